@@ -1,0 +1,1 @@
+"""Lightning callbacks the ecosystem does not provide; the rest come straight from Lightning in configs/callbacks/."""

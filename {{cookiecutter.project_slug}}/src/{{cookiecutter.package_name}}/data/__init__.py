@@ -1,0 +1,1 @@
+"""LightningDataModules: where examples come from and how they are batched."""

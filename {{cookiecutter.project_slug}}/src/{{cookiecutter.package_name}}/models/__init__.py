@@ -1,0 +1,1 @@
+"""LightningModules (what is trained and how) and, in components/, the networks they wrap."""

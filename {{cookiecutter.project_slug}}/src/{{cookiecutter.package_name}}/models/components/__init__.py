@@ -1,0 +1,1 @@
+"""Plain torch networks, chosen in configs/model/*.yaml under `net`."""

@@ -1,0 +1,1 @@
+"""Plumbing shared by train.py and eval.py: Hydra entry point, config checks, run summary."""

@@ -1,0 +1,53 @@
+"""Checks a composed config before any work starts, so a run that cannot work fails in one sentence.
+
+Lightning and PyTorch would find most of these problems too, but later (after the data is loaded
+or the processes are started) and in a traceback; these messages say what to type instead.
+"""
+
+import os
+
+import torch
+from omegaconf import DictConfig
+
+
+class ConfigError(ValueError):
+    """A mistake in the config or command line; the entry point prints it without a traceback."""
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    trainer = cfg.trainer
+    strategy = str(trainer.get("strategy", "auto"))
+    accelerator = str(trainer.get("accelerator", "auto"))
+    devices = trainer.get("devices", "auto")
+    if strategy == "dp" and not torch.cuda.is_available():
+        raise ConfigError(
+            "trainer=dp splits each batch over this node's CUDA GPUs, but no CUDA GPU is visible: "
+            "use trainer=cpu for one process, or trainer=ddp trainer.accelerator=cpu trainer.devices=2 "
+            "for several CPU processes."
+        )
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} but no CUDA GPU is visible: "
+            "add trainer.accelerator=cpu to run on the CPU (with trainer=ddp, trainer.devices=N gives N CPU processes)."
+        )
+    if isinstance(devices, int) or str(devices).lstrip("-").isdigit():
+        count = int(devices)
+        if count < 1 and count != -1:
+            raise ConfigError(f"trainer.devices={devices} must be a positive count, -1 or auto: e.g. trainer.devices=1.")
+        if accelerator == "cpu" and count > (os.cpu_count() or 1):
+            raise ConfigError(
+                f"trainer.devices={count} asks for more CPU processes than this machine's {os.cpu_count()} cores: "
+                f"use trainer.devices={os.cpu_count()} or fewer."
+            )
+        gpus = torch.cuda.device_count()
+        if accelerator in ("gpu", "cuda") and count > gpus:
+            raise ConfigError(f"trainer.devices={count} but this node has {gpus} GPUs: use trainer.devices={gpus} or fewer.")
+    if int(trainer.get("num_nodes", 1)) < 1:
+        raise ConfigError(f"trainer.num_nodes={trainer.num_nodes} must be 1 or more.")
+
+
+def check_data(cfg: DictConfig) -> None:
+    if int(cfg.data.get("batch_size", 1)) < 1:
+        raise ConfigError(f"data.batch_size={cfg.data.batch_size} must be 1 or more: e.g. data.batch_size=64.")
+    if int(cfg.data.get("num_workers", 0)) < 0:
+        raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be 0 or more (0 loads in the main process).")
