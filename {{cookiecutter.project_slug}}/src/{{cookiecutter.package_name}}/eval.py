@@ -11,10 +11,11 @@ from {{cookiecutter.package_name}}.utils.checks import ConfigError
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    if not cfg.get("ckpt_path") or not Path(cfg.ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={cfg.get('ckpt_path')} is not a checkpoint file: pass ckpt_path=path/to/file.ckpt.")
+    ckpt_path = cfg.get("ckpt_path")
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        raise ConfigError(f"eval.py needs ckpt_path=path/to/file.ckpt, and {ckpt_path!r} is not a file.")
     datamodule, model, trainer = build(cfg)
-    trainer.test(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    trainer.test(model, datamodule=datamodule, ckpt_path=str(Path(ckpt_path).resolve()))
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
 
 

@@ -49,9 +49,13 @@ class RunSummary(Callback):
             world_size=trainer.world_size,
             **fields,
         )
-        if isinstance(checkpoint, ModelCheckpoint) and checkpoint.best_model_path:
-            summary["best_ckpt_path"] = checkpoint.best_model_path
-            summary["last_ckpt_path"] = checkpoint.last_model_path or None
+        if isinstance(checkpoint, ModelCheckpoint):  # ddp_spawn hands back only the best path: keep what we had
+            for key, path in (
+                ("best_ckpt_path", checkpoint.best_model_path),
+                ("last_ckpt_path", checkpoint.last_model_path),
+            ):
+                if path:
+                    summary[key] = path
         metrics = summary.setdefault("metrics", {})
         metrics.update({name: round(float(value), 6) for name, value in trainer.callback_metrics.items()})
         self.path.parent.mkdir(parents=True, exist_ok=True)

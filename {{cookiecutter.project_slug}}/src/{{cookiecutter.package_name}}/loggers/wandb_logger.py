@@ -28,6 +28,8 @@ def wandb_logger(offline: bool = False, **kwargs: Any) -> WandbLogger:
     mode = os.environ.get("WANDB_MODE", "")
     if not offline and (mode in ("offline", "dryrun") or not _api_key_configured()):
         reason = f"WANDB_MODE={mode}" if mode else "no API key configured (run `wandb login` to go online)"
-        rank_zero_info(f"wandb: logging offline, {reason}; upload later with `wandb sync {kwargs.get('save_dir', '.')}/wandb`.")
+        rank_zero_info(
+            f"wandb: logging offline, {reason}; upload later with `wandb sync {kwargs.get('save_dir', '.')}/wandb`."
+        )
         offline = True
     return WandbLogger(offline=offline, **kwargs)

@@ -33,7 +33,9 @@ def check_trainer(cfg: DictConfig) -> None:
     if isinstance(devices, int) or str(devices).lstrip("-").isdigit():
         count = int(devices)
         if count < 1 and count != -1:
-            raise ConfigError(f"trainer.devices={devices} must be a positive count, -1 or auto: e.g. trainer.devices=1.")
+            raise ConfigError(
+                f"trainer.devices={devices} must be a positive count, -1 or auto: e.g. trainer.devices=1."
+            )
         if accelerator == "cpu" and count > (os.cpu_count() or 1):
             raise ConfigError(
                 f"trainer.devices={count} asks for more CPU processes than this machine's {os.cpu_count()} cores: "
@@ -41,7 +43,9 @@ def check_trainer(cfg: DictConfig) -> None:
             )
         gpus = torch.cuda.device_count()
         if accelerator in ("gpu", "cuda") and count > gpus:
-            raise ConfigError(f"trainer.devices={count} but this node has {gpus} GPUs: use trainer.devices={gpus} or fewer.")
+            raise ConfigError(
+                f"trainer.devices={count} but this node has {gpus} GPUs: use trainer.devices={gpus} or fewer."
+            )
     if int(trainer.get("num_nodes", 1)) < 1:
         raise ConfigError(f"trainer.num_nodes={trainer.num_nodes} must be 1 or more.")
 

@@ -41,10 +41,13 @@ def run_id() -> str:
     return time.strftime("%Y-%m-%d_%H-%M-%S")
 
 
+# Used in configs/hydra/default.yaml and configs/trainer/ddp_multinode.yaml.
+OmegaConf.register_new_resolver("run_id", run_id, use_cache=True, replace=True)
+OmegaConf.register_new_resolver("cluster", cluster.resolve, replace=True)
+
+
 def main(task: Callable[[DictConfig], Any], config_name: str) -> None:
     """Entry point of train.py and eval.py."""
-    OmegaConf.register_new_resolver("run_id", run_id, use_cache=True, replace=True)
-    OmegaConf.register_new_resolver("cluster", cluster.resolve, replace=True)
     inherited = os.environ.get(RUN_CONFIG_ENV)
     if inherited is not None and int(os.environ.get("LOCAL_RANK", "0")) > 0:
         # A DDP child started by Lightning: the parent already composed and resolved the config.

@@ -1,0 +1,49 @@
+"""Shared helpers: run train.py / eval.py as a user would, in real processes, with logs in a temp folder."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+# Small, fast runs: a few batches are enough to check ranks, folders and summaries.
+FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
+
+
+class Runs:
+    """Runs the project's scripts with PROJECT_ROOT pointing at a temporary folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, script: str, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = dict(os.environ, PROJECT_ROOT=str(self.root), PYTHONPATH=str(PROJECT / "src"))
+        result = subprocess.run(
+            [sys.executable, str(PROJECT / script), *overrides],
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{script} {' '.join(overrides)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result
+
+    def folders(self, task: str = "train") -> list[Path]:
+        """Every run folder (a folder holding Hydra's .hydra/) under logs/<task>."""
+        return sorted(p.parent for p in (self.root / "logs" / task).rglob(".hydra"))
+
+    def summary(self, folder: Path) -> dict:
+        return json.loads((folder / "summary.json").read_text())
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Runs:
+    return Runs(tmp_path)

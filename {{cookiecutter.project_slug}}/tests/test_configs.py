@@ -1,0 +1,65 @@
+"""Every config composes, and the pieces it names can be built."""
+
+from pathlib import Path
+
+import hydra
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import {{cookiecutter.package_name}}.utils.launch  # noqa: F401  registers the ${run_id:} and ${cluster:} resolvers
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+def compose_train(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_every_trainer_config_composes(trainer: str) -> None:
+    cfg = compose_train(f"trainer={trainer}", "trainer.devices=3", "trainer.num_nodes=2")
+    assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+    assert cfg.trainer.devices == 3 and cfg.trainer.num_nodes == 2  # the command line wins over any config
+
+
+def test_strategy_table() -> None:
+    expected = {"dp": "dp", "ddp": "ddp", "ddp_spawn": "ddp_spawn", "ddp_multinode": "ddp", "cpu": "auto"}
+    for trainer, strategy in expected.items():
+        assert compose_train(f"trainer={trainer}").trainer.strategy == strategy
+
+
+def test_multinode_shape_comes_from_the_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_STEP_NUM_NODES", "3")
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "12")
+    trainer = compose_train("trainer=ddp_multinode").trainer
+    assert (trainer.num_nodes, trainer.devices) == (3, 4)
+
+
+@pytest.mark.parametrize("group", ["experiment", "debug", "logger", "callbacks"])
+def test_every_option_composes(group: str) -> None:
+    for option in options(group):
+        assert compose_train(f"{group}={option}") is not None
+
+
+def test_eval_config_composes() -> None:
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="eval", overrides=["ckpt_path=x.ckpt"])
+    assert cfg.ckpt_path == "x.ckpt"
+
+
+def test_model_and_data_build_and_fit_together() -> None:
+    cfg = compose_train()
+    OmegaConf.set_struct(cfg, False)
+    cfg.trainer.max_epochs = 1  # the scheduler's T_max
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = hydra.utils.instantiate(cfg.model)
+    datamodule.setup()
+    x, y = next(iter(datamodule.train_dataloader()))
+    assert model(x).shape == (cfg.data.batch_size, 10)
+    assert len(datamodule.splits["train"]) + len(datamodule.splits["val"]) + len(datamodule.splits["test"]) == 1797

@@ -1,0 +1,79 @@
+"""Real runs of every strategy that can run here: ranks, folders and summaries are what users rely on."""
+
+import pytest
+import torch
+from conftest import FAST
+
+
+def test_cpu_run_learns_and_leaves_one_folder(run) -> None:
+    run("train.py", "trainer=cpu", "logger=csv")
+    (folder,) = run.folders()
+    summary = run.summary(folder)
+    assert summary["status"] == "finished"
+    assert (summary["strategy"], summary["accelerator"], summary["world_size"]) == ("single_device", "cpu", 1)
+    assert summary["metrics"]["test/acc"] >= 0.90
+    assert summary["global_step"] > 0
+    assert (folder / "checkpoints" / "last.ckpt").is_file()
+    assert summary["best_ckpt_path"].startswith(str(folder))
+    assert (folder / "train.log").is_file() and (folder / ".hydra" / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("trainer", ["ddp", "ddp_spawn"])
+def test_two_cpu_ranks_write_one_folder(run, trainer: str) -> None:
+    run("train.py", f"trainer={trainer}", "trainer.accelerator=cpu", "trainer.devices=2", *FAST)
+    (folder,) = run.folders()  # no stray folder from the second rank
+    summary = run.summary(folder)
+    assert (summary["strategy"], summary["world_size"], summary["devices"]) == (trainer, 2, 2)
+    # 4 batches per rank and epoch; DDP steps the ranks together, so global_step counts them once
+    assert summary["global_step"] == 4
+    assert "test/acc" in summary["metrics"] and "val/acc" in summary["metrics"]
+    assert [p.name for p in folder.glob("*.log")] == ["train.log"]
+
+
+def test_ddp_sweep_runs_exactly_two_jobs(run) -> None:
+    result = run("train.py", "-m", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "seed=1,2", *FAST)
+    folders = run.folders()
+    assert [f.name for f in folders] == ["0", "1"]  # one folder per job, nothing else
+    assert len({f.parent for f in folders}) == 1
+    assert result.stdout.count("Launching 2 jobs") + result.stderr.count("Launching 2 jobs") == 1
+    for folder in folders:
+        assert run.summary(folder)["world_size"] == 2
+    seeds = [(f / ".hydra" / "overrides.yaml").read_text() for f in folders]
+    assert "seed=1" in seeds[0] and "seed=2" in seeds[1]
+
+
+def test_eval_from_checkpoint_writes_its_own_summary(run) -> None:
+    run("train.py", "trainer=cpu", *FAST)
+    (train_folder,) = run.folders()
+    checkpoint = run.summary(train_folder)["best_ckpt_path"]
+    run("eval.py", f"ckpt_path={checkpoint}", "trainer=cpu")
+    (eval_folder,) = run.folders("eval")
+    summary = run.summary(eval_folder)
+    assert summary["tested_ckpt_path"] == checkpoint
+    assert 0.0 <= summary["metrics"]["test/acc"] <= 1.0
+
+
+def test_eval_without_checkpoint_is_refused(run) -> None:
+    result = run("eval.py", "ckpt_path=missing.ckpt", check=False)
+    assert result.returncode != 0
+    assert "eval.py needs ckpt_path=" in result.stderr
+    assert run.folders("eval") == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where there is no GPU")
+def test_dp_without_gpu_says_what_to_use_instead(run) -> None:
+    result = run("train.py", "trainer=dp", check=False)
+    assert result.returncode != 0
+    assert "trainer=cpu" in result.stderr and "trainer=ddp trainer.accelerator=cpu" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert run.folders() == []  # refused before any work: no run folder left
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_dp_on_gpus_trains(run) -> None:
+    run("train.py", "trainer=dp", "logger=csv")
+    (folder,) = run.folders()
+    summary = run.summary(folder)
+    assert (summary["strategy"], summary["accelerator"], summary["world_size"]) == ("dp", "cuda", 1)
+    assert summary["devices"] == torch.cuda.device_count()
+    assert summary["metrics"]["test/acc"] >= 0.90
