@@ -1,0 +1,50 @@
+"""The rendered project works as a user would use it: its own tests pass, it installs, each logger runs."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import render, run_in
+
+
+def test_generated_test_suite_passes(default_project: Path) -> None:
+    result = run_in(default_project, "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
+
+
+def test_project_builds_with_console_scripts(default_project: Path, tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), "."],
+        cwd=default_project,
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+    assert "my_project/strategies/dp.py" in names
+    assert "my-project-train = my_project.train:main" in entry_points
+    assert "my-project-eval = my_project.eval:main" in entry_points
+
+
+LOGGER_FILES = {
+    "csv": "csv/metrics.csv",
+    "tensorboard": "tensorboard/events.out.tfevents.*",
+    "wandb": "wandb/offline-run-*",
+}
+
+
+@pytest.mark.parametrize("logger", sorted(LOGGER_FILES))
+def test_default_logger_of_each_render_writes_into_the_run_folder(tmp_path: Path, logger: str) -> None:
+    project = render(tmp_path / "render", logger=logger)
+    env = {"PROJECT_ROOT": str(tmp_path), "WANDB_API_KEY": "", "WANDB_MODE": "", "HOME": str(tmp_path)}
+    result = run_in(project, "train.py", "trainer=cpu", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", **env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (folder,) = [p.parent for p in (tmp_path / "logs").rglob(".hydra")]
+    assert list(folder.glob(LOGGER_FILES[logger])), sorted(p.name for p in folder.iterdir())
+    if logger == "wandb":
+        assert "wandb: logging offline, no API key configured" in result.stdout + result.stderr

@@ -1,0 +1,55 @@
+"""Every answer renders a clean project: no template syntax left, lint-clean, nothing unasked for."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DEFAULTS, render
+
+CHOICES = [(key, value) for key, values in DEFAULTS.items() if isinstance(values, list) for value in values]
+CHOICES += [("github_actions", False), ("slurm_gpus_per_node", 0)]
+
+
+def leftovers(project: Path) -> list[str]:
+    """Files whose name or text still holds template syntax or mentions the generator."""
+    found = []
+    for path in project.rglob("*"):
+        text = path.name if path.is_dir() else path.name + path.read_text(errors="replace")
+        for marker in ("{{", "{%", "cookiecutter"):
+            if marker in text:
+                found.append(f"{path.relative_to(project)}: {marker}")
+    return found
+
+
+@pytest.mark.parametrize(("key", "value"), CHOICES, ids=[f"{k}={v}" for k, v in CHOICES])
+def test_every_choice_renders_clean(tmp_path: Path, key: str, value) -> None:
+    project = render(tmp_path, **{key: value})
+    assert leftovers(project) == []
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout
+    assert (project / ".github").exists() == (key != "github_actions")
+    assert (project / "LICENSE").exists() == (value != "none")
+    if key == "logger":
+        assert f"logger: {value}" in (project / "configs" / "train.yaml").read_text()
+    if key == "python_version":
+        assert f'requires-python = ">={value}"' in (project / "pyproject.toml").read_text()
+
+
+def test_names_derive_from_the_project_name(tmp_path: Path) -> None:
+    project = render(tmp_path, project_name="Protein Folding Lab")
+    assert project.name == "protein-folding-lab"
+    assert (project / "src" / "protein_folding_lab" / "train.py").is_file()
+
+
+def test_quotes_and_unicode_in_free_text_render_valid_files(tmp_path: Path) -> None:
+    import tomllib
+
+    project = render(
+        tmp_path, project_name='Zoë\'s "GPT" Lab', author_name='Jöhn "J" O\'Neil', description='A "quoted" — text'
+    )
+    assert project.name == "zoe-s-gpt-lab"  # slugified: ASCII, lower case, dashes
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert meta["authors"][0]["name"] == 'Jöhn "J" O\'Neil' and meta["description"] == 'A "quoted" — text'
