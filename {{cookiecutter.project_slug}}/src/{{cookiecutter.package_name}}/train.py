@@ -1,6 +1,7 @@
 """Train a model: `python train.py [overrides]`; see configs/train.yaml for what can be set."""
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -8,7 +9,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 import {{cookiecutter.package_name}}.strategies  # noqa: F401  registers trainer=dp
-from {{cookiecutter.package_name}}.utils import checks, launch
+from {{cookiecutter.package_name}}.utils import checks, launch, resume
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule, model, trainer = build(cfg)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    ckpt_path = resume.resolve(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     if cfg.get("test"):
         trainer.test(model, datamodule=datamodule, ckpt_path="best")
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}

@@ -27,7 +27,7 @@ class RunSummary(Callback):
         self.path = Path(path)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._update(trainer, status="finished", global_step=trainer.global_step)
+        self._update(trainer, status="finished", global_step=trainer.global_step, epochs=trainer.current_epoch)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._update(trainer, status="finished", tested_ckpt_path=trainer.ckpt_path)

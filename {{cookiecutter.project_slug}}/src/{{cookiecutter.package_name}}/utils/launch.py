@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,30 +25,46 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from {{cookiecutter.package_name}}.utils import cluster
+from {{cookiecutter.package_name}}.utils import cluster, resume
 from {{cookiecutter.package_name}}.utils.checks import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
 RUN_CONFIG_ENV = "{{ cookiecutter.package_name | upper }}_RUN_CONFIG"
+RUN_ID_ENV = "{{ cookiecutter.package_name | upper }}_RUN_ID"
 
 
-def run_id() -> str:
-    """Name of this run's folder: the SLURM job when there is one (so a requeued job finds its own
-    checkpoints and all ranks agree), otherwise the start time."""
-    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
-    if job and cluster.slurm_managed():
-        task = os.environ.get("SLURM_ARRAY_TASK_ID")
-        return f"slurm-{job}" + (f"_{task}" if task else "")
-    return time.strftime("%Y-%m-%d_%H-%M-%S")
+def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
+    """Name of this run's folder (`${run_id:${ckpt_path}}` in configs/hydra/default.yaml).
+
+    - Under SLURM: the job (`slurm-<job id>[_<array task>]`), so every rank agrees on it and a
+      requeued job comes back to its own folder and checkpoints.
+    - With `ckpt_path=last` elsewhere: the newest earlier run that has checkpoints, to continue it.
+    - Otherwise the start time.
+    Decided once per process tree and handed down in an environment variable, so that jobs a sweep
+    submits (submitit), and those jobs when resubmitted, land in the folders the sweep started.
+    """
+    if RUN_ID_ENV not in os.environ:
+        job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+        if job and cluster.slurm_managed():
+            task = os.environ.get("SLURM_ARRAY_TASK_ID")
+            os.environ[RUN_ID_ENV] = f"slurm-{job}" + (f"_{task}" if task else "")
+        else:
+            previous = resume.latest_run(Path(_root_.paths.log_dir) / _root_.task_name / "runs")
+            resuming = ckpt_path == "last" and previous is not None
+            os.environ[RUN_ID_ENV] = previous.name if resuming else time.strftime("%Y-%m-%d_%H-%M-%S")
+    return os.environ[RUN_ID_ENV]
 
 
 # Used in configs/hydra/default.yaml and configs/trainer/ddp_multinode.yaml.
-OmegaConf.register_new_resolver("run_id", run_id, use_cache=True, replace=True)
+OmegaConf.register_new_resolver("run_id", run_id, replace=True)
 OmegaConf.register_new_resolver("cluster", cluster.resolve, replace=True)
 
 
 def main(task: Callable[[DictConfig], Any], config_name: str) -> None:
     """Entry point of train.py and eval.py."""
+    # Lightning warns on every run where `srun` is installed but not used (login nodes, laptops with
+    # SLURM tools): the SLURM scripts in slurm/ use srun whenever it matters.
+    warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system but is not used")
     inherited = os.environ.get(RUN_CONFIG_ENV)
     if inherited is not None and int(os.environ.get("LOCAL_RANK", "0")) > 0:
         # A DDP child started by Lightning: the parent already composed and resolved the config.

@@ -1,0 +1,116 @@
+"""The generated SLURM and torchrun launch profiles, run for real on a two-node SLURM cluster on this machine.
+
+The render uses a CPU-only cluster's answers (CLUSTER_ANSWERS): the scripts run unchanged.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import project_env
+
+FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
+# Long enough to be preempted mid-run: 10 epochs of 79 steps per rank.
+LONG = ["trainer.max_epochs=10", "data.batch_size=8", "logger=csv"]
+
+
+def run_folders(project: Path) -> list[Path]:
+    return sorted(p.parent for p in (project / "logs").rglob(".hydra"))
+
+
+def summary(folder: Path) -> dict:
+    return json.loads((folder / "summary.json").read_text())
+
+
+def job_log(project: Path, job: str) -> str:
+    return "".join(p.read_text() for p in sorted((project / "slurm" / "logs").glob(f"*-{job}.*")))
+
+
+def test_multi_node_sbatch_trains_ddp_across_two_nodes(slurm_cluster, cluster_project: Path) -> None:
+    before = run_folders(cluster_project)
+    job = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *FAST)
+    assert slurm_cluster.wait(job) == "COMPLETED", job_log(cluster_project, job)
+    folder = cluster_project / "logs" / "train" / "runs" / f"slurm-{job}"
+    assert [f for f in run_folders(cluster_project) if f not in before] == [folder]  # exactly one run folder
+    result = summary(folder)
+    assert (result["world_size"], result["num_nodes"], result["devices"]) == (2, 2, 1)
+    assert result["status"] == "finished" and result["strategy"] == "ddp"
+    log = job_log(cluster_project, job)
+    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1, MEMBER: 2/2" in log  # both ranks' output
+    assert "The `srun` command is available" not in log
+
+
+def test_preempted_job_requeues_and_resumes_in_its_folder(slurm_cluster, cluster_project: Path) -> None:
+    # The same job twice, side by side (1 CPU per node each): one left alone, one preempted.
+    alone = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *LONG)
+    preempted = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *LONG)
+    folder = cluster_project / "logs" / "train" / "runs" / f"slurm-{preempted}"
+    deadline = time.monotonic() + 300
+    while not (folder / "checkpoints" / "last.ckpt").exists():  # after the first epoch: mid-training
+        assert time.monotonic() < deadline and slurm_cluster.state(preempted) in ("PENDING", "RUNNING")
+        time.sleep(0.5)
+    time.sleep(1)
+    assert slurm_cluster.state(preempted) == "RUNNING"
+    slurm_cluster.command(cluster_project, "scancel", "-s", "USR1", preempted)
+
+    assert slurm_cluster.wait(preempted) == "COMPLETED", job_log(cluster_project, preempted)
+    assert slurm_cluster.wait(alone) == "COMPLETED", job_log(cluster_project, alone)
+    log = job_log(cluster_project, preempted)
+    assert (
+        f"Requeued SLURM job {preempted}; it will resume from {folder}/hpc_ckpt_1.ckpt" in log and "restart 1," in log
+    )
+    assert f"resuming from {folder}/hpc_ckpt_1.ckpt" in log
+    assert "Restored all states from the checkpoint" in log
+    assert not (cluster_project / "logs" / "train" / "runs" / f"slurm-{preempted}_1").exists()
+    resumed, reference = summary(folder), summary(folder.parent / f"slurm-{alone}")
+    assert resumed["status"] == "finished"
+    assert (resumed["global_step"], resumed["epochs"]) == (reference["global_step"], reference["epochs"])
+
+
+def test_submitit_sweep_runs_one_ddp_job_per_point(slurm_cluster, cluster_project: Path) -> None:
+    sweep = ["-m", "hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "trainer=ddp_multinode"]
+    result = subprocess.run(
+        [sys.executable, "train.py", *sweep, "trainer.accelerator=cpu", "seed=1,2", *FAST],
+        cwd=cluster_project,
+        env=project_env(cluster_project, **slurm_cluster.env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep_dir,) = (cluster_project / "logs" / "train" / "multiruns").iterdir()
+    jobs = sorted(f for f in run_folders(cluster_project) if sweep_dir in f.parents)
+    assert [f.name for f in jobs] == ["0", "1"]
+    for folder in jobs:
+        assert (summary(folder)["world_size"], summary(folder)["devices"]) == (2, 2)
+
+
+def test_torchrun_script_runs_two_nodes(cluster_project: Path) -> None:
+    env = project_env(
+        cluster_project,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        NNODES="2",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT="29533",
+        NPROC_PER_NODE="1",
+        RUN_NAME="torchrun-test",
+    )
+    nodes = [
+        subprocess.Popen(
+            ["bash", "slurm/torchrun_multinode.sh", "trainer.accelerator=cpu", *FAST],
+            cwd=cluster_project,
+            env=dict(env, NODE_RANK=str(rank)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    folder = cluster_project / "logs" / "train" / "runs" / "torchrun-test"
+    assert (summary(folder)["world_size"], summary(folder)["num_nodes"]) == (2, 2)
+    assert [p.name for p in folder.glob("*.log")] == ["train.log"]
