@@ -60,7 +60,7 @@ def test_preempted_job_requeues_and_resumes_in_its_folder(slurm_cluster, cluster
     assert slurm_cluster.wait(alone) == "COMPLETED", job_log(cluster_project, alone)
     log = job_log(cluster_project, preempted)
     assert (
-        f"Requeued SLURM job {preempted}; it will resume from {folder}/hpc_ckpt_1.ckpt" in log and "restart 1," in log
+        f"Requeueing SLURM job {preempted}; it will resume from {folder}/hpc_ckpt_1.ckpt" in log and "restart 1," in log
     )
     assert f"resuming from {folder}/hpc_ckpt_1.ckpt" in log
     assert "Restored all states from the checkpoint" in log

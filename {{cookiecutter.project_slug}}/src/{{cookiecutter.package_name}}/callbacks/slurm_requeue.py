@@ -55,10 +55,10 @@ class SlurmRequeue(Callback):
             job = os.environ["SLURM_JOB_ID"]
             if "SLURM_ARRAY_JOB_ID" in os.environ:
                 job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+            # Said before, not after: requeueing ends this job, and can kill scontrol (our child) with it.
+            rank_zero_info(f"Requeueing SLURM job {job}; it will resume from {path}.")
             result = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
-            if result.returncode == 0:
-                rank_zero_info(f"Requeued SLURM job {job}; it will resume from {path}.")
-            else:
+            if result.returncode > 0:
                 rank_zero_warn(f"Could not requeue SLURM job {job}: {result.stderr.strip()}")
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

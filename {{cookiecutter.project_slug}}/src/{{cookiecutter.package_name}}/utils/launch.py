@@ -65,6 +65,8 @@ def main(task: Callable[[DictConfig], Any], config_name: str) -> None:
     # Lightning warns on every run where `srun` is installed but not used (login nodes, laptops with
     # SLURM tools): the SLURM scripts in slurm/ use srun whenever it matters.
     warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system but is not used")
+    # Lightning's own use of a torch API that newer torch deprecates: nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     inherited = os.environ.get(RUN_CONFIG_ENV)
     if inherited is not None and int(os.environ.get("LOCAL_RANK", "0")) > 0:
         # A DDP child started by Lightning: the parent already composed and resolved the config.
