@@ -47,9 +47,10 @@ def test_names_derive_from_the_project_name(tmp_path: Path) -> None:
 def test_quotes_and_unicode_in_free_text_render_valid_files(tmp_path: Path) -> None:
     import tomllib
 
-    project = render(
-        tmp_path, project_name='Zoë\'s "GPT" Lab', author_name='Jöhn "J" O\'Neil', description='A "quoted" — text'
-    )
+    author, description = 'Jöhn "J" O\'Neil', 'A "quoted" — text with a backslash \\ and """'
+    project = render(tmp_path, project_name='Zoë\'s "GPT" Lab', author_name=author, description=description)
     assert project.name == "zoe-s-gpt-lab"  # slugified: ASCII, lower case, dashes
     meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
-    assert meta["authors"][0]["name"] == 'Jöhn "J" O\'Neil' and meta["description"] == 'A "quoted" — text'
+    assert meta["authors"][0]["name"] == author and meta["description"] == description
+    for source in project.rglob("*.py"):
+        compile(source.read_text(), str(source), "exec")  # every Python file still parses
