@@ -1,0 +1,29 @@
+"""Checkpoint files that are either the old one or the new one, never half of one.
+
+Gap this fills: Lightning writes checkpoints through fsspec, which stages the file in the system temp
+folder (/tmp) and then moves it into place. Where logs/ is on another file system than /tmp (NFS,
+Lustre, GPFS: most clusters) that move is a copy, and a job killed during it leaves a truncated
+last.ckpt that cannot be resumed from. Here the file is written next to its destination, flushed to
+disk, and renamed over it: a rename within one folder is atomic.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if "://" in str(path):  # remote storage (s3://, gs://): its own semantics, Lightning's code path
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        with open(partial, "wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)

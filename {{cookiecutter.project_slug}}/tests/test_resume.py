@@ -1,0 +1,80 @@
+"""Nothing lost: a killed run resumed with ckpt_path=last ends exactly where an undisturbed run ends."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import PROJECT
+
+# Deterministic and slow enough to be killed mid-run: 158 steps per epoch on one process.
+EXACT = ["trainer.deterministic=true", "trainer.max_epochs=3", "data.batch_size=8", "logger=csv", "test=false"]
+
+
+def start(run, *overrides: str) -> subprocess.Popen:
+    env = dict(os.environ, PROJECT_ROOT=str(run.root), PYTHONPATH=str(PROJECT / "src"))
+    return subprocess.Popen(
+        [sys.executable, str(PROJECT / "train.py"), *overrides],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def kill_after_first_checkpoint(run, process: subprocess.Popen) -> None:
+    """SIGKILL the whole run (every rank) once the first epoch's last.ckpt exists."""
+    deadline = time.monotonic() + 300
+    while not list(run.root.glob("logs/train/runs/*/checkpoints/last.ckpt")):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def weights(folder: Path) -> dict:
+    return torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+@pytest.mark.parametrize(
+    "ranks", [[], ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]], ids=["1", "ddp2"]
+)
+def test_killed_run_resumes_bit_identical(run, tmp_path: Path, ranks: list[str]) -> None:
+    kill_after_first_checkpoint(run, start(run, *ranks, *EXACT))
+    (killed,) = run.folders()
+    assert not (killed / "summary.json").exists() or run.summary(killed)["status"] != "finished"
+    run("train.py", *ranks, *EXACT, "ckpt_path=last")
+    assert run.folders() == [killed]  # continued in the same folder
+
+    undisturbed = type(run)(tmp_path / "undisturbed")
+    undisturbed("train.py", *ranks, *EXACT)
+    (reference,) = undisturbed.folders()
+    resumed, expected = run.summary(killed), undisturbed.summary(reference)
+    assert (resumed["global_step"], resumed["epochs"]) == (expected["global_step"], expected["epochs"])
+    assert resumed["metrics"]["val/acc"] == expected["metrics"]["val/acc"]
+    a, b = weights(killed), weights(reference)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_kill_during_checkpoint_write_keeps_the_last_good_one(run) -> None:
+    # A big network makes each checkpoint ~100 MB: slow enough to be caught in the middle of writing.
+    big = ["model.net.hidden=[2048,2048,2048]", "trainer.max_epochs=5", "logger=csv", "test=false"]
+    process = start(run, "trainer=cpu", *big)
+    deadline = time.monotonic() + 300
+    while not list(run.root.glob("logs/train/runs/*/checkpoints/last.ckpt")):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    while not list(run.root.glob("logs/train/runs/*/checkpoints/.last.ckpt.partial")):  # the next write begins
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.001)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    (folder,) = run.folders()
+    checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)  # loads: not truncated
+    assert checkpoint["global_step"] > 0
+    run("train.py", "trainer=cpu", *big, "trainer.max_epochs=2", "ckpt_path=last")  # and resumes
