@@ -41,18 +41,26 @@ def weights(folder: Path) -> dict:
     return torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
+DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+MID_EPOCH = ["callbacks.model_checkpoint.every_n_train_steps=50"]  # checkpoints at steps 50, 100, ... of 158
+
+
 @pytest.mark.parametrize(
-    "ranks", [[], ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]], ids=["1", "ddp2"]
+    "variant",
+    [[], DDP, MID_EPOCH, DDP + MID_EPOCH],
+    ids=["1-epoch-end", "ddp2-epoch-end", "1-mid-epoch", "ddp2-mid-epoch"],
 )
-def test_killed_run_resumes_bit_identical(run, tmp_path: Path, ranks: list[str]) -> None:
-    kill_after_first_checkpoint(run, start(run, *ranks, *EXACT))
+def test_killed_run_resumes_bit_identical(run, tmp_path: Path, variant: list[str]) -> None:
+    kill_after_first_checkpoint(run, start(run, *variant, *EXACT))
     (killed,) = run.folders()
+    if MID_EPOCH[0] in variant:  # the resume really starts part-way through an epoch (158 or 79 steps long)
+        assert torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] % 50 == 0
     assert not (killed / "summary.json").exists() or run.summary(killed)["status"] != "finished"
-    run("train.py", *ranks, *EXACT, "ckpt_path=last")
+    run("train.py", *variant, *EXACT, "ckpt_path=last")
     assert run.folders() == [killed]  # continued in the same folder
 
     undisturbed = type(run)(tmp_path / "undisturbed")
-    undisturbed("train.py", *ranks, *EXACT)
+    undisturbed("train.py", *variant, *EXACT)
     (reference,) = undisturbed.folders()
     resumed, expected = run.summary(killed), undisturbed.summary(reference)
     assert (resumed["global_step"], resumed["epochs"]) == (expected["global_step"], expected["epochs"])

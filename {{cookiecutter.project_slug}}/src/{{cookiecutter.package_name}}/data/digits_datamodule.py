@@ -1,8 +1,27 @@
 """scikit-learn's 8x8 handwritten digits: 1,797 images that ship with the package (no download)."""
 
+from collections.abc import Iterator
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
+
+
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler (order by seed and epoch, any number of ranks) that can start an epoch part-way.
+
+    Gap this fills: a checkpoint taken mid-epoch records how many batches were trained, but a plain
+    sampler starts the epoch from its first batch again. `resume_at = (epoch, samples)` skips the
+    samples that epoch already trained on, once.
+    """
+
+    resume_at: tuple[int, int] | None = None
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        if self.resume_at is not None and self.resume_at[0] == self.epoch:
+            indices = indices[self.resume_at[1] :]
+        return iter(indices)
 
 
 class DigitsDataModule(L.LightningDataModule):
@@ -26,6 +45,7 @@ class DigitsDataModule(L.LightningDataModule):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.splits: dict[str, Dataset] = {}
+        self.resume_state: dict = {}
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -54,13 +74,25 @@ class DigitsDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        # DistributedSampler shuffles by (seed, epoch) for any number of ranks, one included; Lightning
-        # calls its set_epoch() every epoch and, since it is already distributed, does not replace it.
+        # Lightning calls the sampler's set_epoch() every epoch and, as it is already distributed, keeps it.
         ranks, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
-        sampler = DistributedSampler(
+        sampler = ResumableSampler(
             self.splits["train"], num_replicas=ranks, rank=rank, shuffle=True, seed=self.hparams.shuffle_seed
         )
+        if self.resume_state:
+            epoch, batches = self.resume_state["epoch"], self.resume_state["batches_done"]
+            sampler.resume_at = (epoch, batches * self.hparams.batch_size)
         return self._loader("train", sampler)
+
+    # Saved in every checkpoint and given back on resume (Lightning calls these for a DataModule).
+    def state_dict(self) -> dict:
+        if self.trainer is None:
+            return {}
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current  # batches trained this epoch
+        return {"epoch": self.trainer.current_epoch, "batches_done": progress.processed}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.resume_state = state
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
