@@ -20,8 +20,12 @@ class Runs:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def __call__(self, script: str, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-        env = dict(os.environ, PROJECT_ROOT=str(self.root), PYTHONPATH=str(PROJECT / "src"))
+    project = PROJECT
+
+    def __call__(
+        self, script: str, *overrides: str, check: bool = True, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PROJECT_ROOT": str(self.root), "PYTHONPATH": str(PROJECT / "src"), **(env or {})}
         result = subprocess.run(
             [sys.executable, str(PROJECT / script), *overrides],
             cwd=PROJECT,

@@ -18,6 +18,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     """Instantiate data, model and trainer (with its callbacks and loggers) from the config."""
     checks.check_trainer(cfg)
     checks.check_data(cfg)
+    checks.check_checkpoint(cfg.get("ckpt_path"))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)

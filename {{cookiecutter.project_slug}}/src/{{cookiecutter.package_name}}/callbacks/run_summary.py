@@ -14,6 +14,8 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 
+from {{cookiecutter.package_name}}.utils.checks import RunStopped
+
 
 def strategy_name(strategy: Any) -> str:
     """The name a user would pass as `strategy=`: ddp, ddp_spawn, dp, single_device, ..."""
@@ -33,8 +35,11 @@ class RunSummary(Callback):
         self._update(trainer, status="finished", tested_ckpt_path=trainer.ckpt_path)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        interrupted = isinstance(exception, KeyboardInterrupt)
-        self._update(trainer, status="interrupted" if interrupted else "failed", error=repr(exception)[:500])
+        if isinstance(exception, KeyboardInterrupt):
+            status = "interrupted"
+        else:
+            status = "stopped" if isinstance(exception, RunStopped) else "failed"
+        self._update(trainer, status=status, error=str(exception)[:500])
 
     def _update(self, trainer: L.Trainer, **fields: Any) -> None:
         if not trainer.is_global_zero:

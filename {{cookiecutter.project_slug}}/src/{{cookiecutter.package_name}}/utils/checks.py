@@ -5,6 +5,7 @@ or the processes are started) and in a traceback; these messages say what to typ
 """
 
 import os
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
@@ -12,6 +13,27 @@ from omegaconf import DictConfig
 
 class ConfigError(ValueError):
     """A mistake in the config or command line; the entry point prints it without a traceback."""
+
+
+class RunStopped(RuntimeError):
+    """Training stopped on purpose (e.g. a non-finite loss); its checkpoints are kept."""
+
+
+def check_checkpoint(ckpt_path: str | None) -> None:
+    """A checkpoint to start from must exist and be readable: found now, not after the data is loaded."""
+    if ckpt_path in (None, "last"):
+        return
+    if not Path(ckpt_path).is_file():
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} does not exist: pass a .ckpt file, or ckpt_path=last to continue the newest run."
+        )
+    try:  # memory-mapped: reads the file's index, not its tensors
+        torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}): "
+            "it may be truncated or from another program; pass another .ckpt file."
+        ) from None
 
 
 def check_trainer(cfg: DictConfig) -> None:

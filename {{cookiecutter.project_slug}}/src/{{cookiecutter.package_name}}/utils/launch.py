@@ -23,10 +23,11 @@ from typing import Any
 
 import hydra
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from {{cookiecutter.package_name}}.utils import cluster, resume
-from {{cookiecutter.package_name}}.utils.checks import ConfigError
+from {{cookiecutter.package_name}}.utils.checks import ConfigError, RunStopped
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
 RUN_CONFIG_ENV = "{{ cookiecutter.package_name | upper }}_RUN_CONFIG"
@@ -98,13 +99,17 @@ def main(task: Callable[[DictConfig], Any], config_name: str) -> None:
 
 
 def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
-    """A ConfigError is a user's mistake, found before any work: print its one sentence, not a traceback."""
+    """A ConfigError (a mistake found before any work) or RunStopped (training stopped on purpose)
+    is reported in one sentence, not a traceback."""
     try:
         return task(cfg)
     except ConfigError as error:
-        output_dir = Path(cfg.paths.output_dir)
-        _remove_if_only_hydra_files(output_dir)
+        _remove_if_only_hydra_files(Path(cfg.paths.output_dir))
         sys.exit(f"ERROR: {error}")
+    except RunStopped as stop:  # the run folder keeps its checkpoints and summary
+        if rank_zero_only.rank == 0:
+            print(f"STOPPED: {stop}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _remove_if_only_hydra_files(output_dir: Path) -> None:

@@ -1,0 +1,129 @@
+"""Faults a long run meets: NaNs, Ctrl-C, bad input. Each ends clearly, keeps what was done, and hangs nothing."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import FAST
+from test_resume import start
+
+DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+
+
+@pytest.mark.parametrize("ranks", [["trainer=cpu"], DDP], ids=["1", "ddp2"])
+def test_non_finite_loss_stops_with_the_step(run, ranks: list[str]) -> None:
+    result = run("train.py", *ranks, "model.optimizer.lr=1e12", "logger=csv", check=False)
+    assert result.returncode != 0
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("STOPPED:")]  # said once
+    assert "the training loss is nan at step" in line and "Lower model.optimizer.lr" in line
+    (folder,) = run.folders()
+    assert run.summary(folder)["status"] == "stopped"
+
+
+@pytest.mark.parametrize("ranks", [["trainer=cpu"], DDP], ids=["1", "ddp2"])
+def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoint(run, ranks: list[str]) -> None:
+    process = start(run, *ranks, "data.batch_size=8", "trainer.max_epochs=20", "logger=csv")
+    deadline = time.monotonic() + 300
+    while not list(run.root.glob("logs/train/runs/*/checkpoints/last.ckpt")):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    assert process.wait(timeout=120) != 0  # Lightning shuts down cleanly, then exits with 1
+    (folder,) = run.folders()
+    assert run.summary(folder)["status"] == "interrupted"
+    assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] > 0
+    deadline = time.monotonic() + 30
+    while live_processes_in_group(process.pid):  # no rank left behind
+        assert time.monotonic() < deadline, live_processes_in_group(process.pid)
+        time.sleep(0.2)
+
+
+def live_processes_in_group(group: int) -> list[int]:
+    """Processes of a process group that are still running (zombies waiting to be reaped are not)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def corrupt_checkpoint(run) -> str:
+    path = run.root / "corrupt.ckpt"
+    path.write_bytes(b"PK\x03\x04 not really a checkpoint")
+    return str(path)
+
+
+# Every row of the README's "Bad input" table for train.py: (overrides, what the message says).
+BAD_INPUT = [
+    (["trainer=nonexistent"], "Could not find 'trainer/nonexistent'"),
+    (["trainer.devices=0"], "trainer.devices=0 must be a positive count"),
+    (["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=512"], "more CPU processes than this machine's"),
+    (["data.batch_size=-8"], "data.batch_size=-8 must be 1 or more"),
+    (["data.num_workers=-1"], "data.num_workers=-1 must be 0 or more"),
+    (["trainer.num_nodes=0"], "trainer.num_nodes=0 must be 1 or more"),
+    (["ckpt_path=missing.ckpt"], "ckpt_path=missing.ckpt does not exist"),
+    ([corrupt_checkpoint], "is not a readable checkpoint"),
+    (["trainer=dp"], "no CUDA GPU is visible"),
+    (["trainer=gpu"], "no CUDA GPU is visible"),
+]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="some rows expect a machine without a GPU")
+@pytest.mark.parametrize(("overrides", "message"), BAD_INPUT, ids=[str(o[0]) for o, _ in BAD_INPUT])
+def test_bad_input_gets_one_sentence_and_leaves_no_run_folder(run, overrides: list, message: str) -> None:
+    overrides = [f"ckpt_path={o(run)}" if callable(o) else o for o in overrides]
+    result = run("train.py", *overrides, *FAST, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert run.folders() == []
+
+
+def test_resume_with_nothing_to_resume_starts_fresh_and_says_so(run) -> None:
+    result = run("train.py", "trainer=cpu", "ckpt_path=last", *FAST)
+    assert "ckpt_path=last: no checkpoint in" in result.stdout + result.stderr
+    (folder,) = run.folders()
+    assert run.summary(folder)["status"] == "finished"
+
+
+def test_secrets_from_the_environment_stay_out_of_every_file(run) -> None:
+    secret = "wandb-key-0123456789abcdef0123456789abcdef"
+    env = {"WANDB_API_KEY": secret, "WANDB_MODE": "offline", "HOME": str(run.root)}
+    run("train.py", "trainer=cpu", "logger=wandb", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", env=env)
+    files = [p for p in run.root.rglob("*") if p.is_file()]
+    assert len(files) > 10  # config, log, checkpoints, summary, wandb's offline run
+    assert [p for p in files if secret.encode() in p.read_bytes()] == []
+
+
+AUDIT = """
+import os, sys
+# Records every file this process opens for writing, with its rank (Lightning's children get LOCAL_RANK).
+_log = open(os.path.join(os.environ["AUDIT_WRITES"], f"{os.getpid()}.tsv"), "a", buffering=1)
+def _hook(event, args):
+    if event == "open" and args[0] is not None:
+        mode, flags = args[1] or "", args[2] or 0
+        if any(c in mode for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR):
+            _log.write(f"{os.environ.get('LOCAL_RANK', '0')}\\t{os.path.abspath(str(args[0]))}\\n")
+sys.addaudithook(_hook)
+"""
+
+
+def test_only_rank_zero_writes_run_files_under_ddp(run, tmp_path) -> None:
+    hook, writes = tmp_path / "hook", tmp_path / "writes"
+    hook.mkdir()
+    writes.mkdir()
+    (hook / "sitecustomize.py").write_text(AUDIT)
+    env = {"AUDIT_WRITES": str(writes), "PYTHONPATH": f"{hook}{os.pathsep}{run.project / 'src'}"}
+    run("train.py", *DDP, *FAST, "logger=tensorboard", env=env)
+    (folder,) = run.folders()
+    records = [line.split("\t") for p in writes.iterdir() for line in p.read_text().splitlines()]
+    in_run = {(rank, path) for rank, path in records if path.startswith(str(folder))}
+    assert {rank for rank, _ in in_run} == {"0"}, sorted(in_run)
+    assert {p for _, p in in_run} >= {str(folder / "summary.json.tmp"), str(folder / "train.log")}
