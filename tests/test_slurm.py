@@ -5,6 +5,7 @@ The render uses a CPU-only cluster's answers (CLUSTER_ANSWERS): the scripts run 
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -114,3 +115,51 @@ def test_torchrun_script_runs_two_nodes(cluster_project: Path) -> None:
     folder = cluster_project / "logs" / "train" / "runs" / "torchrun-test"
     assert (summary(folder)["world_size"], summary(folder)["num_nodes"]) == (2, 2)
     assert [p.name for p in folder.glob("*.log")] == ["train.log"]
+
+
+def test_torchrun_restarts_a_dead_rank_from_the_latest_checkpoint(cluster_project: Path) -> None:
+    env = project_env(
+        cluster_project,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        NNODES="1",
+        NODE_RANK="0",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT="29534",
+        NPROC_PER_NODE="2",
+        MAX_RESTARTS="1",
+        RUN_NAME="torchrun-restart",
+    )
+    args = ["trainer.accelerator=cpu", "data.batch_size=8", "trainer.max_epochs=3", "logger=csv", "test=false"]
+    node = subprocess.Popen(
+        ["bash", "slurm/torchrun_multinode.sh", *args],
+        cwd=cluster_project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    folder = cluster_project / "logs" / "train" / "runs" / "torchrun-restart"
+    deadline = time.monotonic() + 300
+    while not (folder / "checkpoints" / "last.ckpt").exists():
+        assert node.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    os.kill(rank_process(node.pid, rank=1), signal.SIGKILL)  # one rank dies mid-training
+    output = node.communicate(timeout=300)[0]
+    assert node.returncode == 0, output[-3000:]
+    assert f"ckpt_path=last: resuming from {folder}/checkpoints/last.ckpt" in output  # not from epoch 0
+    result = summary(folder)
+    assert (result["world_size"], result["epochs"], result["global_step"]) == (2, 3, 3 * 79)  # 79 steps/epoch/rank
+
+
+def rank_process(parent: int, rank: int) -> int:
+    """The pid of the worker with this RANK among torchrun's (pid `parent`) children."""
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            stat = (environ.parent / "stat").read_text().rsplit(")", 1)[1].split()
+            variables = environ.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat[1]) == parent and stat[0] != "Z" and f"RANK={rank}".encode() in variables:
+            return int(environ.parent.name)
+    raise LookupError(f"no process with RANK={rank} under pid {parent}")

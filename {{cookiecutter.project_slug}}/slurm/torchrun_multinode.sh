@@ -7,6 +7,8 @@
 # Arguments are Hydra overrides for train.py. All nodes must use the same RUN_NAME (the run folder,
 # logs/train/runs/<RUN_NAME>, on a shared file system); resuming with the same RUN_NAME continues it.
 # NPROC_PER_NODE defaults to the GPUs on this node (1 on a CPU-only node: add trainer.accelerator=cpu).
+# MAX_RESTARTS (default 0): when a process dies, torchrun restarts all of them this many times; they
+# resume from the run's newest checkpoint (ckpt_path=last), not from epoch 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,10 +18,16 @@ cd "$(dirname "$0")/.."
 MASTER_PORT=${MASTER_PORT:-29500}
 NPROC_PER_NODE=${NPROC_PER_NODE:-$(python -c "import torch; print(max(torch.cuda.device_count(), 1))")}
 RUN_NAME=${RUN_NAME:-torchrun-${MASTER_ADDR}-${MASTER_PORT}}
+MAX_RESTARTS=${MAX_RESTARTS:-0}
 
 # Every rank runs train.py with the same folder; trainer=ddp_multinode reads nodes and processes per
 # node from torchrun's environment.
 export {{ cookiecutter.package_name | upper }}_RUN_ID="${RUN_NAME}"
-exec torchrun --nnodes="${NNODES}" --node-rank="${NODE_RANK}" --nproc-per-node="${NPROC_PER_NODE}" \
-    --master-addr="${MASTER_ADDR}" --master-port="${MASTER_PORT}" \
+# Restarted processes must not read the dead ones' addresses: torchrun's agents share one TCPStore across
+# restarts, so a restarted rank can connect to a peer from the previous attempt (pytorch/pytorch#135712,
+# #167288). With sharing off, rank 0 of each attempt hosts a fresh store on a fresh port.
+export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1
+exec torchrun --nnodes="${NNODES}" --nproc-per-node="${NPROC_PER_NODE}" --max-restarts="${MAX_RESTARTS}" \
+    --rdzv-backend=c10d --rdzv-endpoint="${MASTER_ADDR}:${MASTER_PORT}" --rdzv-id="${RUN_NAME}" \
+    --node-rank="${NODE_RANK}" \
     train.py trainer=ddp_multinode ckpt_path=last "$@"
