@@ -4,6 +4,7 @@ Each problem is reported in one sentence that says what is wrong and how to fix 
 exit code 1 makes cookiecutter stop and delete the half-made project folder.
 """
 
+import importlib.util
 import json
 import keyword
 import re
@@ -24,11 +25,24 @@ SLURM_TIME = re.compile(r"^(\d+-\d{1,2}(:\d{2}(:\d{2})?)?|\d+(:\d{2}(:\d{2})?)?)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+def installed_module(name: str) -> str | None:
+    """Where an installed distribution provides a top-level module `name` (found without importing it).
+
+    Only site-packages counts: an earlier render of this same project, installed with `pip install -e .`,
+    is not a clash (rendering it again, e.g. from a newer template, must work).
+    """
+    spec = importlib.util.find_spec(name)
+    origin = (spec.origin or "") if spec else ""
+    return origin if any(part in origin for part in ("site-packages", "dist-packages")) else None
+
+
 def problems(answers: dict) -> list[str]:
     found = []
     slug = answers["project_slug"]
     package = answers["package_name"]
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", slug):
+    if not str(answers["project_name"]).strip():
+        found.append("project_name is empty: give the project a name, e.g. 'Digit Lab'.")
+    elif not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", slug):
         found.append(
             f"project_slug {slug!r} is not a valid folder and distribution name: "
             "use letters, digits, '-', '_' and '.', starting with a letter or digit."
@@ -46,7 +60,16 @@ def problems(answers: dict) -> list[str]:
             f"pick another name, e.g. {package}_lab."
         )
     elif len(package) > 64:
-        found.append(f"package_name is {len(package)} characters long: keep it to 64 or fewer.")
+        found.append(
+            f"package_name is {len(package)} characters long: keep it to 64 or fewer (answer a shorter project_name)."
+        )
+    elif installed_module(package):
+        found.append(
+            f"package_name {package!r} is the name of a module installed in this Python ({installed_module(package)}): "
+            f"installing the project would shadow it; pick another name, e.g. {package}_lab."
+        )
+    if len(slug) > 100:
+        found.append(f"project_slug is {len(slug)} characters long: keep the folder name to 100 or fewer.")
     if not EMAIL.match(answers["author_email"]):
         found.append(f"author_email {answers['author_email']!r} is not an email address: use name@example.org.")
 

@@ -12,6 +12,11 @@ BAD = [
     ("package_name=torch", "would shadow the module 'torch'"),
     ("package_name=test", "would shadow the module 'test'"),
     ("package_name=os", "would shadow the module 'os'"),
+    ("project_name=", "project_name is empty"),
+    ("package_name=my project", "is not a Python identifier"),
+    ("package_name=café", "is not a Python identifier"),
+    ("package_name=yaml", "is the name of a module installed in this Python"),  # PyYAML, a cookiecutter dependency
+    ("project_name=" + "Long Name " * 20, "characters long: keep it to 64 or fewer"),
     ("package_name=my-project", "is not a Python identifier"),
     ("package_name=1project", "is not a Python identifier"),
     ("author_email=not-an-email", "is not an email address"),
@@ -46,6 +51,7 @@ def test_good_unusual_answers_pass(tmp_path: Path) -> None:
             "-o",
             str(tmp_path),
             str(TEMPLATE),
+            "project_name=Café Über Lab",  # slugified to ASCII
             "slurm_time=2-00:00:00",
             "slurm_gpus_per_node=0",
             "slurm_account=",
@@ -55,4 +61,4 @@ def test_good_unusual_answers_pass(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "my-project" / "src" / "torch_lab").is_dir()
+    assert (tmp_path / "cafe-uber-lab" / "src" / "torch_lab").is_dir()

@@ -1,5 +1,6 @@
 """Every answer renders a clean project: no template syntax left, lint-clean, nothing unasked for."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,15 @@ def test_quotes_and_unicode_in_free_text_render_valid_files(tmp_path: Path) -> N
     assert meta["authors"][0]["name"] == author and meta["description"] == description
     for source in project.rglob("*.py"):
         compile(source.read_text(), str(source), "exec")  # every Python file still parses
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_gitignore_keeps_secrets_and_run_outputs_out_of_git(default_project: Path, tmp_path: Path) -> None:
+    shutil.copy(default_project / ".gitignore", tmp_path)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    ignored = [".env", "logs/train/runs/x/train.log", "wandb/offline-run-x/run.wandb", "elsewhere/model.ckpt"]
+    kept = ["slurm/logs/.gitignore", "src/my_project/train.py", "configs/logger/wandb.yaml", ".env.example"]
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", *ignored, *kept], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.stdout.split() == ignored

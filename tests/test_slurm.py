@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import project_env
 
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
@@ -163,3 +164,33 @@ def rank_process(parent: int, rank: int) -> int:
         if int(stat[1]) == parent and stat[0] != "Z" and f"RANK={rank}".encode() in variables:
             return int(environ.parent.name)
     raise LookupError(f"no process with RANK={rank} under pid {parent}")
+
+
+# What a bad node count gets: sbatch refuses it, or (more nodes than the partition has) the job waits with
+# the reason squeue shows; either way no run starts and no run folder appears. README: "Bad input".
+BAD_NODES = [
+    ("0", "Node count specification invalid"),
+    ("two", 'sbatch: error: "two" is not a valid node count'),
+    ("3", "PartitionNodeLimit"),  # the test cluster has 2 nodes
+]
+
+
+@pytest.mark.parametrize(("nodes", "message"), BAD_NODES, ids=[n for n, _ in BAD_NODES])
+def test_bad_node_count_starts_no_run(slurm_cluster, cluster_project: Path, nodes: str, message: str) -> None:
+    before = run_folders(cluster_project)
+    result = subprocess.run(
+        ["sbatch", "--parsable", f"--nodes={nodes}", "slurm/multi_node.sbatch", *FAST],
+        cwd=cluster_project,
+        env=project_env(cluster_project, **slurm_cluster.env),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode == 0:  # queued: it must wait, saying why
+        job = result.stdout.strip().split(";")[0]
+        time.sleep(2)
+        reason = slurm_cluster.command(cluster_project, "squeue", "-h", "-j", job, "-o", "%T %r").stdout
+        slurm_cluster.command(cluster_project, "scancel", job)
+        assert reason.split() == ["PENDING", message]
+    else:
+        assert message in result.stderr
+    assert run_folders(cluster_project) == before

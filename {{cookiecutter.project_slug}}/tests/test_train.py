@@ -1,5 +1,7 @@
 """Real runs of every strategy that can run here: ranks, folders and summaries are what users rely on."""
 
+import json
+
 import pytest
 import torch
 from conftest import FAST
@@ -12,6 +14,7 @@ def test_cpu_run_learns_and_leaves_one_folder(run) -> None:
     assert summary["status"] == "finished"
     assert (summary["strategy"], summary["accelerator"], summary["world_size"]) == ("single_device", "cpu", 1)
     assert summary["metrics"]["test/acc"] >= 0.90
+    assert summary["metrics"]["train/samples_per_sec"] > 0  # the throughput readout (callbacks/throughput.py)
     assert summary["global_step"] > 0
     assert (folder / "checkpoints" / "last.ckpt").is_file()
     assert summary["best_ckpt_path"].startswith(str(folder))
@@ -28,6 +31,15 @@ def test_two_cpu_ranks_write_one_folder(run, trainer: str) -> None:
     assert summary["global_step"] == 4
     assert "test/acc" in summary["metrics"] and "val/acc" in summary["metrics"]
     assert [p.name for p in folder.glob("*.log")] == ["train.log"]
+
+
+def test_profiler_writes_a_timeline_of_the_recorded_steps(run) -> None:
+    run("train.py", "debug=profiler", "trainer=cpu", "logger=csv")
+    (folder,) = run.folders()
+    (trace,) = (folder / "profiler").glob("*.pt.trace.json")  # opens in ui.perfetto.dev
+    steps = {e["name"] for e in json.loads(trace.read_text())["traceEvents"] if e.get("name", "").startswith("ProfilerStep")}
+    assert len(steps) == 10  # the schedule's active steps, after warm-up
+    assert "run_training_batch" in (folder / "profiler" / "fit-profile.txt").read_text()
 
 
 def test_ddp_sweep_runs_exactly_two_jobs(run) -> None:

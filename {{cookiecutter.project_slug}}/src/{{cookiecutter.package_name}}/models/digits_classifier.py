@@ -47,23 +47,26 @@ class DigitsClassifier(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, logits, y = self._loss(batch)
-        self.train_acc(logits, y)
-        # The step loss is this rank's (syncing it every step would cost a collective per step);
-        # the epoch accuracy is synced by torchmetrics.
+        # `update`, not `self.train_acc(...)`: the call would also compute this batch's accuracy, which
+        # nobody reads. The step loss is this rank's (syncing it every step would cost a collective).
+        self.train_acc.update(logits, y)
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        # Once an epoch, not every step: computed over the epoch's batches, synced across ranks, reset.
+        self.log("train/acc", self.train_acc)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, logits, y = self._loss(batch)
-        self.val_acc(logits, y)
+        self.val_acc.update(logits, y)
         # Every rank logs the same keys (no `if rank == 0` around self.log: that deadlocks under DDP).
         self.log("val/loss", loss, sync_dist=True)
         self.log("val/acc", self.val_acc, prog_bar=True)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, logits, y = self._loss(batch)
-        self.test_acc(logits, y)
+        self.test_acc.update(logits, y)
         self.log("test/loss", loss, sync_dist=True)
         self.log("test/acc", self.test_acc)
 

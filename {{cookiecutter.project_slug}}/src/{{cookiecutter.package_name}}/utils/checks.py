@@ -7,7 +7,6 @@ or the processes are started) and in a traceback; these messages say what to typ
 import os
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig
 
 
@@ -23,6 +22,7 @@ def check_checkpoint(ckpt_path: str | None) -> None:
     """A checkpoint to start from must exist and be readable: found now, not after the data is loaded."""
     if ckpt_path in (None, "last"):
         return
+    import torch  # here, not at the top: `train.py --help` need not import torch
     if not Path(ckpt_path).is_file():
         raise ConfigError(
             f"ckpt_path={ckpt_path} does not exist: pass a .ckpt file, or ckpt_path=last to continue the newest run."
@@ -37,6 +37,8 @@ def check_checkpoint(ckpt_path: str | None) -> None:
 
 
 def check_trainer(cfg: DictConfig) -> None:
+    import torch
+
     trainer = cfg.trainer
     strategy = str(trainer.get("strategy", "auto"))
     accelerator = str(trainer.get("accelerator", "auto"))

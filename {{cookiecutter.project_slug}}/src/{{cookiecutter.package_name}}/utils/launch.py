@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from {{cookiecutter.package_name}}.utils import cluster, resume
@@ -90,6 +88,8 @@ def main(task: Callable[[DictConfig], Any], config_name: str) -> None:
             # A sweep runs its jobs one after another in this process. Lightning leaves LOCAL_RANK,
             # WORLD_SIZE, MASTER_PORT... in os.environ and the process group open; the next job would
             # take them for a cluster that starts ranks itself and wait forever for its ranks.
+            import torch.distributed  # imported already by the task; not at the top, for a fast --help
+
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.destroy_process_group()
             os.environ.clear()
@@ -107,6 +107,8 @@ def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         _remove_if_only_hydra_files(Path(cfg.paths.output_dir))
         sys.exit(f"ERROR: {error}")
     except RunStopped as stop:  # the run folder keeps its checkpoints and summary
+        from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
         if rank_zero_only.rank == 0:
             print(f"STOPPED: {stop}", file=sys.stderr)
         sys.exit(1)

@@ -9,8 +9,6 @@ SIGUSR1 before preemption or the time limit). Picking the newest ourselves, and 
 
 from pathlib import Path
 
-from lightning.pytorch.utilities import rank_zero_info
-
 
 def checkpoints_of(run_dir: Path) -> list[Path]:
     return [*run_dir.glob("hpc_ckpt_*.ckpt"), *run_dir.glob("checkpoints/last*.ckpt")]
@@ -30,6 +28,8 @@ def resolve(ckpt_path: str | None, run_dir: Path) -> str | None:
     """What to pass to `trainer.fit(ckpt_path=...)`."""
     if ckpt_path != "last":
         return ckpt_path
+    from lightning.pytorch.utilities import rank_zero_info  # here: Hydra's resolvers import this module
+
     newest = _newest(checkpoints_of(run_dir))
     if newest is None:
         rank_zero_info(f"ckpt_path=last: no checkpoint in {run_dir} yet, starting fresh.")

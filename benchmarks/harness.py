@@ -1,0 +1,146 @@
+"""Render the default project and run one timed training process of either side; used by run.py and ablate.py.
+
+Everything it writes goes under benchmarks/work/ (ignored by git): the rendered project, one folder per run
+(Hydra output, plain checkpoints, logs) and the StepClock JSON of each run.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+WORK = BENCH_DIR / "work"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One training job, run identically by both sides."""
+
+    name: str
+    hidden: tuple[int, ...]  # MLP hidden widths (the template's default is 128, 128)
+    batch_size: int  # per process
+    epochs: int  # both sides train epochs x ceil(train samples / batch) steps
+    warmup: int  # steps left out of the throughput
+
+
+@dataclass
+class Case:
+    """How to run a workload: processes, device and precision, and extra Hydra overrides for the generated side."""
+
+    ranks: int = 1
+    device: str = "cpu"
+    precision: str = "32"  # "32" or "bf16-mixed"
+    compile: bool = False
+    overrides: list[str] = field(default_factory=list)
+
+
+def render() -> Path:
+    """`cookiecutter --no-input` of this repository into benchmarks/work/render; returns the project folder."""
+    out = WORK / "render"
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(out), str(REPO)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return out / "my-project"
+
+
+def generated_command(project: Path, work: Workload, case: Case, run_dir: Path) -> list[str]:
+    """`python train.py` with the overrides that make it run `work`, plus the StepTimer callback.
+
+    The generated side keeps every default of the rendered project (callbacks, logger, validation every
+    epoch, checkpoints); only `test=false` drops the test after training, which the plain script has not.
+    """
+    hidden = ",".join(str(width) for width in work.hidden)
+    if case.ranks > 1:
+        trainer = ["trainer=ddp", f"trainer.devices={case.ranks}", f"trainer.accelerator={case.device}"]
+    else:
+        trainer = ["trainer=gpu" if case.device == "cuda" else "trainer=cpu"]
+    precision = "bf16-mixed" if case.precision == "bf16-mixed" else "32-true"
+    net = [f"model.net.hidden=[{hidden}]"]
+    if case.compile:  # torch.compile through the config: the network is built inside a torch.compile call
+        net = [
+            "~model.net",
+            f"+model.net={{_target_:torch.compile,model:{{_target_:my_project.models.components.mlp.MLP,"
+            f"in_features:64,hidden:[{hidden}],num_classes:10,dropout:0.1}}}}",
+        ]
+    return [
+        sys.executable,
+        "train.py",
+        *trainer,
+        f"trainer.precision={precision}",
+        f"trainer.max_epochs={work.epochs}",
+        f"data.batch_size={work.batch_size}",
+        *net,
+        "test=false",
+        f"hydra.run.dir={run_dir}",
+        "+callbacks.bench._target_=bench_timing.StepTimer",
+        f"+callbacks.bench.warmup_steps={work.warmup}",
+        *case.overrides,
+    ]
+
+
+def plain_command(work: Workload, case: Case, run_dir: Path) -> list[str]:
+    """plain_train.py with the same workload; under torchrun when the case has several ranks."""
+    launcher = [sys.executable]
+    if case.ranks > 1:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={case.ranks}"]
+    return [
+        *launcher,
+        str(BENCH_DIR / "plain_train.py"),
+        "--hidden",
+        *(str(width) for width in work.hidden),
+        f"--batch-size={work.batch_size}",
+        f"--epochs={work.epochs}",
+        f"--warmup-steps={work.warmup}",
+        f"--device={case.device}",
+        f"--precision={case.precision}",
+        *(["--compile"] if case.compile else []),
+        f"--out-dir={run_dir}",
+    ]
+
+
+def run_timed(command: list[str], cwd: Path, run_dir: Path, ranks: int = 1, timeout: float = 600) -> dict:
+    """Run one process (tree) to the end; return its StepClock JSON plus `wall_s`, the whole process's time.
+
+    BENCH_T0 is taken just before the process starts, so `first_step_s` counts interpreter start-up too.
+    Several ranks on the CPU get cores / ranks threads each on both sides (OMP_NUM_THREADS), as torchrun does.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result_file = run_dir / "bench.json"
+    env = bench_env(cwd)
+    env["BENCH_OUT"] = str(result_file)
+    if ranks > 1:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // ranks))
+    env["BENCH_T0"] = repr(time.time())
+    start = time.perf_counter()
+    with open(run_dir / "output.log", "w") as log:
+        done = subprocess.run(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+    wall = time.perf_counter() - start
+    if done.returncode != 0 or not result_file.is_file():
+        tail = (run_dir / "output.log").read_text()[-3000:]
+        raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{tail}")
+    for checkpoint in [*run_dir.rglob("*.ckpt"), *run_dir.rglob("*.pt")]:
+        checkpoint.unlink()  # both sides write them every epoch; the compute workload's are 50 MB each
+    return {**json.loads(result_file.read_text()), "wall_s": wall}
+
+
+def bench_env(cwd: Path) -> dict[str, str]:
+    """The environment of a benchmarked process: the project's src/ and benchmarks/ importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(cwd / "src"), str(BENCH_DIR), env.get("PYTHONPATH", "")])
+    return env
+
+
+def time_command(command: list[str], cwd: Path) -> float:
+    """Seconds a short command (e.g. `--help`) takes from start to exit."""
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=bench_env(cwd), check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start

@@ -1,0 +1,45 @@
+"""Log how fast training goes: train/samples_per_sec (and train/tokens_per_sec), also in the progress bar.
+
+Gap this fills: Lightning's ThroughputMonitor waits for the GPU after every batch (torch.cuda.synchronize)
+to time it, which itself slows training, and asks for a batch-size function and FLOPs. This callback
+times whole logging intervals instead (every `trainer.log_every_n_steps` steps): queued GPU work evens
+out over an interval, so nothing waits. Validation and the time between epochs are left out.
+"""
+
+import time
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.data import extract_batch_size
+
+
+class Throughput(Callback):
+    def __init__(self, tokens_per_sample: int | None = None) -> None:
+        self.tokens_per_sample = tokens_per_sample  # e.g. the context length of a language model
+        self._start = 0.0
+        self._samples = 0  # this rank's samples since `_start`
+        self._logged_step = 0  # with gradient accumulation, several batches end on the same step
+
+    def _restart_clock(self) -> None:
+        self._start, self._samples = time.perf_counter(), 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._restart_clock()
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._restart_clock()  # validation inside an epoch (val_check_interval) is not training time
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self._samples += extract_batch_size(batch)
+        if trainer.global_step % trainer.log_every_n_steps or trainer.global_step == self._logged_step:
+            return
+        self._logged_step = trainer.global_step
+        # Every rank trains on as many samples per step (DistributedSampler), so all ranks together:
+        samples_per_sec = trainer.world_size * self._samples / (time.perf_counter() - self._start)
+        module.log("train/samples_per_sec", samples_per_sec, prog_bar=True, on_step=True, on_epoch=False)
+        if self.tokens_per_sample:
+            module.log("train/tokens_per_sec", samples_per_sec * self.tokens_per_sample, on_step=True, on_epoch=False)
+        self._restart_clock()
