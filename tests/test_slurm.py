@@ -90,16 +90,14 @@ def test_submitit_sweep_runs_one_ddp_job_per_point(slurm_cluster, cluster_projec
         assert (summary(folder)["world_size"], summary(folder)["devices"]) == (2, 2)
 
 
+def torchrun_env(project: Path, **settings: str) -> dict:
+    """The environment of slurm/torchrun_multinode.sh on this machine: this Python's torchrun, node 0 here."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return project_env(project, PATH=path, MASTER_ADDR="127.0.0.1", **settings)
+
+
 def test_torchrun_script_runs_two_nodes(cluster_project: Path) -> None:
-    env = project_env(
-        cluster_project,
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        NNODES="2",
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT="29533",
-        NPROC_PER_NODE="1",
-        RUN_NAME="torchrun-test",
-    )
+    env = torchrun_env(cluster_project, NNODES="2", MASTER_PORT="29533", NPROC_PER_NODE="1", RUN_NAME="torchrun-test")
     nodes = [
         subprocess.Popen(
             ["bash", "slurm/torchrun_multinode.sh", "trainer.accelerator=cpu", *FAST],
@@ -119,17 +117,8 @@ def test_torchrun_script_runs_two_nodes(cluster_project: Path) -> None:
 
 
 def test_torchrun_restarts_a_dead_rank_from_the_latest_checkpoint(cluster_project: Path) -> None:
-    env = project_env(
-        cluster_project,
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        NNODES="1",
-        NODE_RANK="0",
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT="29534",
-        NPROC_PER_NODE="2",
-        MAX_RESTARTS="1",
-        RUN_NAME="torchrun-restart",
-    )
+    settings = {"NNODES": "1", "NODE_RANK": "0", "MASTER_PORT": "29534", "NPROC_PER_NODE": "2", "MAX_RESTARTS": "1"}
+    env = torchrun_env(cluster_project, **settings, RUN_NAME="torchrun-restart")
     args = ["trainer.accelerator=cpu", "data.batch_size=8", "trainer.max_epochs=3", "logger=csv", "test=false"]
     node = subprocess.Popen(
         ["bash", "slurm/torchrun_multinode.sh", *args],

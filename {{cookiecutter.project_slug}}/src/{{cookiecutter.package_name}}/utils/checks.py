@@ -75,7 +75,11 @@ def check_trainer(cfg: DictConfig) -> None:
 
 
 def check_data(cfg: DictConfig) -> None:
-    if int(cfg.data.get("batch_size", 1)) < 1:
-        raise ConfigError(f"data.batch_size={cfg.data.batch_size} must be 1 or more: e.g. data.batch_size=64.")
-    if int(cfg.data.get("num_workers", 0)) < 0:
-        raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be 0 or more (0 loads in the main process).")
+    if not _whole_number_at_least(cfg.data.get("batch_size", 1), 1):
+        raise ConfigError(f"data.batch_size={cfg.data.batch_size} must be a whole number of 1 or more: e.g. data.batch_size=64.")
+    if not _whole_number_at_least(cfg.data.get("num_workers", 0), 0):
+        raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be a whole number of 0 or more (0 loads in the main process).")
+
+
+def _whole_number_at_least(value: object, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from {{cookiecutter.package_name}}.utils import cluster, resume
@@ -106,6 +107,10 @@ def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     except ConfigError as error:
         _remove_if_only_hydra_files(Path(cfg.paths.output_dir))
         sys.exit(f"ERROR: {error}")
+    except InstantiationException as error:  # e.g. a mistyped _target_ or argument on the command line
+        _remove_if_only_hydra_files(Path(cfg.paths.output_dir))
+        details = " ".join(str(error).split())
+        sys.exit(f"ERROR: the config names something that cannot be built: {details}. Check that override.")
     except RunStopped as stop:  # the run folder keeps its checkpoints and summary
         from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
