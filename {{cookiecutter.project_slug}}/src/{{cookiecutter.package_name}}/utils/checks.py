@@ -23,6 +23,7 @@ def check_checkpoint(ckpt_path: str | None) -> None:
     if ckpt_path in (None, "last"):
         return
     import torch  # here, not at the top: `train.py --help` need not import torch
+
     if not Path(ckpt_path).is_file():
         raise ConfigError(
             f"ckpt_path={ckpt_path} does not exist: pass a .ckpt file, or ckpt_path=last to continue the newest run."
@@ -76,9 +77,14 @@ def check_trainer(cfg: DictConfig) -> None:
 
 def check_data(cfg: DictConfig) -> None:
     if not _whole_number_at_least(cfg.data.get("batch_size", 1), 1):
-        raise ConfigError(f"data.batch_size={cfg.data.batch_size} must be a whole number of 1 or more: e.g. data.batch_size=64.")
+        raise ConfigError(
+            f"data.batch_size={cfg.data.batch_size} must be a whole number of 1 or more: e.g. data.batch_size=64."
+        )
     if not _whole_number_at_least(cfg.data.get("num_workers", 0), 0):
-        raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be a whole number of 0 or more (0 loads in the main process).")
+        raise ConfigError(
+            f"data.num_workers={cfg.data.num_workers} must be a whole number of 0 or more "
+            "(0 loads in the main process)."
+        )
 
 
 def _whole_number_at_least(value: object, minimum: int) -> bool:
