@@ -9,7 +9,7 @@ the template's configs; the template itself is not touched.
 import argparse
 import statistics
 
-from harness import WORK, Case, generated_command, plain_command, render, run_timed
+from harness import BARE_LIGHTNING, WORK, Case, generated_command, plain_command, render, run_timed
 from run import WORKLOADS
 
 # name -> Hydra overrides for the generated side (none of them changes the work each step does)
@@ -26,12 +26,7 @@ VARIANTS: dict[str, list[str]] = {
     "no throughput": ["~callbacks.throughput"],
     "logger=csv": ["logger=csv"],
     "no logger": ["~logger"],
-    "bare Lightning: no callbacks, no logger": [
-        "~callbacks",
-        "~logger",
-        "+trainer.enable_progress_bar=false",
-        "+trainer.enable_model_summary=false",
-    ],
+    "bare Lightning: no callbacks, no logger": BARE_LIGHTNING,
 }
 
 
@@ -51,9 +46,9 @@ def main() -> None:
             run_dir = WORK / "ablate" / f"{index}-{rep}"
             case = Case(ranks=args.ranks, overrides=variants.get(name, []))
             if name == "plain":
-                result = run_timed(plain_command(work, case, run_dir), run_dir, run_dir, args.ranks)
+                result = run_timed(plain_command(work, case, run_dir), run_dir, run_dir, work, args.ranks)
             else:
-                result = run_timed(generated_command(project, work, case, run_dir), project, run_dir, args.ranks)
+                result = run_timed(generated_command(project, work, case, run_dir), project, run_dir, work, args.ranks)
             runs[name].append(result)
             print(f"rep {rep + 1} {name}: {result['samples_per_s']:.0f} samples/s", flush=True)
 

@@ -27,6 +27,10 @@ class Workload:
     batch_size: int  # per process
     epochs: int  # both sides train epochs x ceil(train samples / batch) steps
     warmup: int  # steps left out of the throughput
+    # CPU threads per process (OMP_NUM_THREADS) on both sides; None: the cores shared out among the ranks.
+    # One thread for tiny matrices: two threads on two cores beside the processes' other threads made the
+    # plain script's throughput vary twofold from run to run, and per-step overhead is what the tiny rows time.
+    threads: int | None = None
 
 
 @dataclass
@@ -38,6 +42,17 @@ class Case:
     precision: str = "32"  # "32" or "bf16-mixed"
     compile: bool = False
     overrides: list[str] = field(default_factory=list)
+
+
+# Hydra overrides that strip the generated project down to bare Lightning: the same LightningModule, DataModule
+# and Trainer settings, with no callbacks, logger, progress bar or model summary. Lightning's own cost per step
+# is the floor no template config can go below; run.py reports it beside both sides.
+BARE_LIGHTNING = [
+    "~callbacks",
+    "~logger",
+    "+trainer.enable_progress_bar=false",
+    "+trainer.enable_model_summary=false",
+]
 
 
 def render() -> Path:
@@ -107,18 +122,19 @@ def plain_command(work: Workload, case: Case, run_dir: Path) -> list[str]:
     ]
 
 
-def run_timed(command: list[str], cwd: Path, run_dir: Path, ranks: int = 1, timeout: float = 600) -> dict:
+def run_timed(
+    command: list[str], cwd: Path, run_dir: Path, work: Workload, ranks: int = 1, timeout: float = 600
+) -> dict:
     """Run one process (tree) to the end; return its StepClock JSON plus `wall_s`, the whole process's time.
 
     BENCH_T0 is taken just before the process starts, so `first_step_s` counts interpreter start-up too.
-    Several ranks on the CPU get cores / ranks threads each on both sides (OMP_NUM_THREADS), as torchrun does.
+    Each process gets `work.threads` CPU threads, or cores / ranks as torchrun gives (OMP_NUM_THREADS).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     result_file = run_dir / "bench.json"
     env = bench_env(cwd)
     env["BENCH_OUT"] = str(result_file)
-    if ranks > 1:
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // ranks))
+    env["OMP_NUM_THREADS"] = str(work.threads or max(1, (os.cpu_count() or 1) // ranks))
     env["BENCH_T0"] = repr(time.time())
     start = time.perf_counter()
     with open(run_dir / "output.log", "w") as log:

@@ -8,6 +8,9 @@ Rows (see benchmarks/README.md):
   (the default digits MLP, batch 64: per-step overhead), in one CPU process and with 2-rank DDP on the CPU;
 - time to first training step from process start, and `--help` time: generated minus plain, in seconds;
 - on one CUDA GPU, when there is one: compute throughput with bf16-mixed, and with torch.compile too.
+Every throughput row also runs a third side, bare Lightning (the generated project with no callbacks, logger,
+progress bar or model summary): the floor that Lightning itself sets, so a row tells the template's own cost
+(generated / bare Lightning) apart from Lightning's (bare Lightning / plain).
 """
 
 import argparse
@@ -18,17 +21,29 @@ import shutil
 import statistics
 import sys
 import time
+from dataclasses import replace
 
 import lightning
 import torch
-from harness import BENCH_DIR, WORK, Case, Workload, generated_command, plain_command, render, run_timed, time_command
+from harness import (
+    BARE_LIGHTNING,
+    BENCH_DIR,
+    WORK,
+    Case,
+    Workload,
+    generated_command,
+    plain_command,
+    render,
+    run_timed,
+    time_command,
+)
 
 QUICK = {
-    "tiny": Workload("tiny", hidden=(128, 128), batch_size=64, epochs=15, warmup=20),
+    "tiny": Workload("tiny", hidden=(128, 128), batch_size=64, epochs=15, warmup=20, threads=1),
     "compute": Workload("compute", hidden=(2048, 2048), batch_size=128, epochs=8, warmup=10),
 }
 FULL = {
-    "tiny": Workload("tiny", hidden=(128, 128), batch_size=64, epochs=30, warmup=20),
+    "tiny": Workload("tiny", hidden=(128, 128), batch_size=64, epochs=30, warmup=20, threads=1),
     "compute": Workload("compute", hidden=(2048, 2048), batch_size=128, epochs=16, warmup=10),
 }
 WORKLOADS = QUICK  # what ablate.py runs
@@ -59,12 +74,23 @@ def spread(values: list[float]) -> list[float]:
     return [round(min(values), 4), round(max(values), 4)]
 
 
-def row(name: str, unit: str, generated: list[float], plain: list[float], target: float | None, diff: bool) -> dict:
-    """One result: medians of both sides; ratio generated/plain, or generated - plain (seconds) when `diff`."""
+def row(
+    name: str,
+    unit: str,
+    generated: list[float],
+    plain: list[float],
+    target: float | None,
+    diff: bool,
+    lightning: list[float] | None = None,
+) -> dict:
+    """One result: medians of both sides; ratio generated/plain, or generated - plain (seconds) when `diff`.
+
+    With `lightning` (bare Lightning's throughput), also its median and the generated / bare Lightning ratio.
+    """
     gen, base = statistics.median(generated), statistics.median(plain)
     ratio = gen - base if diff else gen / base
     met = None if target is None else (ratio <= target if diff else ratio >= target)
-    return {
+    result = {
         "name": name,
         "unit": unit,
         "generated": round(gen, 4),
@@ -75,6 +101,12 @@ def row(name: str, unit: str, generated: list[float], plain: list[float], target
         "spread": {"generated": spread(generated), "plain": spread(plain)},
         "repetitions": len(generated),
     }
+    if lightning:
+        bare = statistics.median(lightning)
+        result["lightning"] = round(bare, 4)
+        result["ratio_to_lightning"] = round(gen / bare, 4)
+        result["spread"]["lightning"] = spread(lightning)
+    return result
 
 
 def machine() -> dict:
@@ -92,20 +124,24 @@ def machine() -> dict:
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| benchmark | unit | generated | plain | ratio (gen/plain; start-up: gen-plain) | target | met |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| benchmark | unit | generated | plain | ratio (gen/plain; start-up: gen-plain) | target | met "
+        "| bare Lightning | gen / bare Lightning |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         if r.get("skipped"):
-            lines.append(f"| {r['name']} | {r['unit']} | skipped: {r['skipped']} | | | {r['target']} | |")
+            lines.append(f"| {r['name']} | {r['unit']} | skipped: {r['skipped']} | | | {r['target']} | | | |")
             continue
         fmt = ".0f" if r["unit"] == "samples/s" else ".2f"
-        gen, plain = (
-            f"{r[k]:{fmt}} [{r['spread'][k][0]:{fmt}}-{r['spread'][k][1]:{fmt}}]" for k in ("generated", "plain")
+        gen, plain, bare = (
+            f"{r[k]:{fmt}} [{r['spread'][k][0]:{fmt}}-{r['spread'][k][1]:{fmt}}]" if k in r else ""
+            for k in ("generated", "plain", "lightning")
         )
+        to_bare = f"{r['ratio_to_lightning']:.3f}" if "ratio_to_lightning" in r else ""
         target = "" if r["target"] is None else ("<= " if r["unit"] == "s" else ">= ") + f"{r['target']}"
         met = {True: "yes", False: "NO", None: ""}[r["met"]]
-        lines.append(f"| {r['name']} | {r['unit']} | {gen} | {plain} | {r['ratio']:.3f} | {target} | {met} |")
+        cells = [r["name"], r["unit"], gen, plain, f"{r['ratio']:.3f}", target, met, bare, to_bare]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -120,22 +156,27 @@ def main() -> None:
     project = render()
     shutil.rmtree(WORK / "runs", ignore_errors=True)  # one folder per run of this invocation
     cases = throughput_cases()
-    samples: dict[str, dict[str, list[float]]] = {name: {"generated": [], "plain": []} for name, *_ in cases}
+    samples: dict[str, dict[str, list[float]]] = {
+        name: {"generated": [], "plain": [], "lightning": []} for name, *_ in cases
+    }
     first_step: dict[str, list[float]] = {"generated": [], "plain": []}
     help_s: dict[str, list[float]] = {"generated": [], "plain": []}
 
     for rep in range(reps):
-        sides = ["generated", "plain"] if rep % 2 == 0 else ["plain", "generated"]  # alternate to cancel drift
+        sides = ["generated", "plain", "lightning"]
+        sides = sides[rep % 3 :] + sides[: rep % 3]  # rotate which goes first, to cancel drift
         for name, workload, case, _ in cases:
             work = workloads[workload]
             for side in sides:
                 run_dir = WORK / "runs" / f"{name.replace(' ', '').replace(',', '_')}-{side}-{rep}"
-                if side == "generated":
-                    result = run_timed(generated_command(project, work, case, run_dir), project, run_dir, case.ranks)
+                if side == "plain":
+                    result = run_timed(plain_command(work, case, run_dir), run_dir, run_dir, work, case.ranks)
                 else:
-                    result = run_timed(plain_command(work, case, run_dir), run_dir, run_dir, case.ranks)
+                    side_case = replace(case, overrides=BARE_LIGHTNING) if side == "lightning" else case
+                    command = generated_command(project, work, side_case, run_dir)
+                    result = run_timed(command, project, run_dir, work, case.ranks)
                 samples[name][side].append(result["samples_per_s"])
-                if workload == "tiny" and case.ranks == 1 and case.device == "cpu":
+                if workload == "tiny" and case.ranks == 1 and case.device == "cpu" and side in first_step:
                     first_step[side].append(result["first_step_s"])
                 print(
                     f"[{time.time() - started:5.0f} s] rep {rep + 1}/{reps} {name} {side}: "

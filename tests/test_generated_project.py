@@ -46,5 +46,9 @@ def test_default_logger_of_each_render_writes_into_the_run_folder(tmp_path: Path
     assert result.returncode == 0, result.stderr[-3000:]
     (folder,) = [p.parent for p in (tmp_path / "logs").rglob(".hydra")]
     assert list(folder.glob(LOGGER_FILES[logger])), sorted(p.name for p in folder.iterdir())
+    # Lightning's messages reach the console once (through Hydra's logging), and the run's log file
+    output = result.stdout + result.stderr
+    assert output.count("`Trainer.fit` stopped") == 1, output[-3000:]
+    assert "`Trainer.fit` stopped" in (folder / "train.log").read_text()
     if logger == "wandb":
         assert "wandb: logging offline, no API key configured" in result.stdout + result.stderr

@@ -28,6 +28,12 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
     import {{cookiecutter.package_name}}.strategies  # noqa: F401  registers trainer=dp
 
+    if logging.getLogger().hasHandlers():
+        # `import lightning` gives the "lightning" logger a console handler of its own even when logging is
+        # set up (lightning.pytorch defers to the root logger then). Hydra's handlers, the console and the
+        # run's log file, already get every message: without this, each Lightning line prints twice.
+        logging.getLogger("lightning").handlers.clear()
+
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
