@@ -1,7 +1,7 @@
 """The generated project against plain PyTorch, side by side in one run: `python benchmarks/run.py [--quick]`.
 
-Renders the default project (benchmarks/work/render/my-project), then for every repetition runs each case on
-both sides (plain_train.py and `python train.py`), alternating which goes first, and reports medians and
+Renders the default project (benchmarks/work/render/my-project), then for every repetition runs each case on each
+side (plain_train.py, `python train.py`, bare Lightning), rotating which goes first, and reports medians and
 spreads. Prints a Markdown table and writes benchmarks/results.json. Not part of the test command.
 Rows (see benchmarks/README.md):
 - throughput, samples/s after warm-up: "compute" (MLP 2048x2048, batch 128: tens of ms a step) and "tiny"

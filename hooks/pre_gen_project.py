@@ -63,9 +63,9 @@ def problems(answers: dict) -> list[str]:
         found.append(
             f"package_name is {len(package)} characters long: keep it to 64 or fewer (answer a shorter project_name)."
         )
-    elif installed_module(package):
+    elif origin := installed_module(package):
         found.append(
-            f"package_name {package!r} is the name of a module installed in this Python ({installed_module(package)}): "
+            f"package_name {package!r} is the name of a module installed in this Python ({origin}): "
             f"installing the project would shadow it; pick another name, e.g. {package}_lab."
         )
     if len(slug) > 100:

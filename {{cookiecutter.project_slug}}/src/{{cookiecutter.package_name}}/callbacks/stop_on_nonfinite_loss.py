@@ -47,13 +47,15 @@ class StopOnNonFiniteLoss(Callback):
     def _stop_if_bad(self, trainer: L.Trainer) -> None:
         if self._first_bad is None:
             return
-        local_ok = int(self._first_bad) < 0
-        if trainer.strategy.reduce_boolean_decision(local_ok, all=True):
+        first_bad = int(self._first_bad)  # waits for the device
+        if trainer.strategy.reduce_boolean_decision(first_bad < 0, all=True):
             return
         last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else None
-        where = f"at step {int(self._first_bad)}" if not local_ok else f"on another rank by step {trainer.global_step}"
-        loss = f"{self._bad_loss.item()} " if not local_ok else ""
+        if first_bad < 0:
+            what = f"not finite on another rank by step {trainer.global_step}"
+        else:
+            what = f"{self._bad_loss.item()} at step {first_bad}"
         raise RunStopped(
-            f"the training loss is {loss or 'not finite '}{where} (epoch {trainer.current_epoch}); "
+            f"the training loss is {what} (epoch {trainer.current_epoch}); "
             f"the last good checkpoint is {last or 'not written yet'}. Lower model.optimizer.lr or check the data."
         )
