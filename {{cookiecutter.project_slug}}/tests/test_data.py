@@ -14,7 +14,7 @@ def test_batches_hold_the_sampled_samples_in_order() -> None:
     batches = list(loader)
     # full batches, then the rest (1,259 training samples: 19 x 64 + 43)
     assert [len(x) for x, _ in batches] == [64] * 19 + [43]
-    x, y = (torch.cat(parts) for parts in zip(*batches))
+    x, y = (torch.cat(parts) for parts in zip(*batches, strict=True))
     # batched reads (InMemoryDataset) give what reading one sample at a time and stacking would give
     train = datamodule.splits["train"]
     assert torch.equal(x, train.tensors[0][indices]) and torch.equal(y, train.tensors[1][indices])

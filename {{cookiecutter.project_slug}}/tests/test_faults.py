@@ -23,6 +23,36 @@ def test_non_finite_loss_stops_with_the_step(run, ranks: list[str]) -> None:
     assert run.summary(folder)["status"] == "stopped"
 
 
+POISON = """
+import lightning as L
+import torch
+
+
+class PoisonRankOne(L.Callback):
+    # Makes the loss that rank 1 reports to later callbacks NaN from step 3 on; the weights stay finite.
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_rank == 1 and trainer.global_step >= 3:
+            outputs["loss"].fill_(torch.nan)
+"""
+
+
+def test_non_finite_loss_on_one_rank_stops_every_rank(run, tmp_path) -> None:
+    (tmp_path / "poison.py").write_text(POISON)
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{run.project / 'src'}"}
+    # the poison goes in before the NaN check, which Lightning then calls after it
+    callbacks = [
+        "~callbacks.stop_on_nonfinite_loss",
+        "+callbacks.poison._target_=poison.PoisonRankOne",
+        "+callbacks.nan_check._target_={{cookiecutter.package_name}}.callbacks.stop_on_nonfinite_loss.StopOnNonFiniteLoss",
+    ]
+    result = run("train.py", *DDP, *callbacks, "logger=csv", check=False, env=env)
+    assert result.returncode != 0
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("STOPPED:")]  # rank zero says it
+    assert "the training loss is not finite on another rank by step" in line
+    (folder,) = run.folders()
+    assert run.summary(folder)["status"] == "stopped"
+
+
 @pytest.mark.parametrize("ranks", [["trainer=cpu"], DDP], ids=["1", "ddp2"])
 def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoint(run, ranks: list[str]) -> None:
     process = start(run, *ranks, "data.batch_size=8", "trainer.max_epochs=20", "logger=csv")

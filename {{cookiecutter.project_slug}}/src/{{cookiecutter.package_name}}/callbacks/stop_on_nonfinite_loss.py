@@ -1,14 +1,15 @@
 """Stop at the first NaN or infinite training loss, instead of training on NaNs for hours.
 
 Gap this fills: Lightning keeps training on a non-finite loss; EarlyStopping(check_finite=True) only
-looks at a validation metric once per validation. Here every step notes, on the loss's own device,
-the first step whose loss was not finite; no step waits for it. Every `check_every_n_steps` steps and
-before every checkpoint, the ranks agree on whether any rank saw one (reading the note waits for the
-device, and agreeing is a collective: doing either every step would slow training). All ranks then stop
+looks at a validation metric once per validation. Here every step copies its loss into a buffer on the
+loss's own device (one small copy; no step waits for it). Every `check_every_n_steps` batches and before
+every checkpoint, the buffer is read (that waits for the device) and the ranks agree on whether any rank
+saw a non-finite loss (a collective): doing either every step would slow training. All ranks then stop
 together (a rank stopping alone would leave the others waiting forever), and no checkpoint is written
 after the bad step, so the last good one is kept.
 """
 
+import math
 from typing import Any
 
 import lightning as L
@@ -21,23 +22,22 @@ from {{cookiecutter.package_name}}.utils.checks import RunStopped
 class StopOnNonFiniteLoss(Callback):
     def __init__(self, check_every_n_steps: int = 50) -> None:
         self.check_every_n_steps = check_every_n_steps
-        self._first_bad: torch.Tensor | None = None  # -1, or the first step with a non-finite loss
-        self._bad_loss: torch.Tensor | None = None  # that step's loss
+        self._losses: torch.Tensor | None = None  # the losses of the batches not checked yet
+        self._steps: list[int] = []  # their global steps
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._losses = torch.zeros(self.check_every_n_steps, device=module.device)
+        self._steps = []
 
     def on_train_batch_end(
         self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if not isinstance(loss, torch.Tensor):
-            return
-        loss = loss.detach().float().mean()
-        if self._first_bad is None:
-            self._first_bad = torch.tensor(-1, device=loss.device)
-            self._bad_loss = torch.zeros((), device=loss.device)
-        newly_bad = ~torch.isfinite(loss) & (self._first_bad < 0)
-        self._first_bad = torch.where(newly_bad, trainer.global_step, self._first_bad)
-        self._bad_loss = torch.where(newly_bad, loss, self._bad_loss)
-        if trainer.global_step % self.check_every_n_steps == 0:
+        # Every rank fills its buffer at every batch (a skipped batch counts as finite), so all ranks
+        # reach the check, a collective, at the same batch.
+        self._losses[len(self._steps)] = loss.detach() if isinstance(loss, torch.Tensor) else 0.0
+        self._steps.append(trainer.global_step)
+        if len(self._steps) == self.check_every_n_steps:
             self._stop_if_bad(trainer)
 
     def on_save_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict) -> None:
@@ -45,16 +45,18 @@ class StopOnNonFiniteLoss(Callback):
         self._stop_if_bad(trainer)
 
     def _stop_if_bad(self, trainer: L.Trainer) -> None:
-        if self._first_bad is None:
+        if not self._steps:
             return
-        first_bad = int(self._first_bad)  # waits for the device
-        if trainer.strategy.reduce_boolean_decision(first_bad < 0, all=True):
+        losses = self._losses[: len(self._steps)].tolist()  # waits for the device
+        steps, self._steps = self._steps, []
+        bad = next(((step, loss) for step, loss in zip(steps, losses, strict=True) if not math.isfinite(loss)), None)
+        if trainer.strategy.reduce_boolean_decision(bad is None, all=True):
             return
         last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else None
-        if first_bad < 0:
+        if bad is None:
             what = f"not finite on another rank by step {trainer.global_step}"
         else:
-            what = f"{self._bad_loss.item()} at step {first_bad}"
+            what = f"{bad[1]} at step {bad[0]}"
         raise RunStopped(
             f"the training loss is {what} (epoch {trainer.current_epoch}); "
             f"the last good checkpoint is {last or 'not written yet'}. Lower model.optimizer.lr or check the data."
