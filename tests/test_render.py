@@ -10,6 +10,8 @@ from conftest import DEFAULTS, render
 
 CHOICES = [(key, value) for key, values in DEFAULTS.items() if isinstance(values, list) for value in values]
 CHOICES += [("github_actions", False), ("slurm_gpus_per_node", 0)]
+# a long name lengthens every line that holds the package name, and lint must still pass
+CHOICES += [("project_name", "Single Cell Transcriptomics Foundation Model Pretraining")]
 
 
 def leftovers(project: Path) -> list[str]:

@@ -1,4 +1,7 @@
-"""`python eval.py [overrides]` from the project root; the code is in src/{{cookiecutter.package_name}}/eval.py."""
+"""`python eval.py [overrides]` from the project root.
+
+The code is in src/{{cookiecutter.package_name}}/eval.py.
+"""
 
 from {{cookiecutter.package_name}}.eval import main
 

@@ -1,4 +1,7 @@
-"""`python train.py [overrides]` from the project root; the code is in src/{{cookiecutter.package_name}}/train.py."""
+"""`python train.py [overrides]` from the project root.
+
+The code is in src/{{cookiecutter.package_name}}/train.py.
+"""
 
 from {{cookiecutter.package_name}}.train import main
 

@@ -10,6 +10,8 @@ import torch
 from conftest import FAST
 from test_resume import start
 
+from {{cookiecutter.package_name}}.callbacks import stop_on_nonfinite_loss
+
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 
 
@@ -43,7 +45,7 @@ def test_non_finite_loss_on_one_rank_stops_every_rank(run, tmp_path) -> None:
     callbacks = [
         "~callbacks.stop_on_nonfinite_loss",
         "+callbacks.poison._target_=poison.PoisonRankOne",
-        "+callbacks.nan_check._target_={{cookiecutter.package_name}}.callbacks.stop_on_nonfinite_loss.StopOnNonFiniteLoss",
+        f"+callbacks.nan_check._target_={stop_on_nonfinite_loss.__name__}.StopOnNonFiniteLoss",
     ]
     result = run("train.py", *DDP, *callbacks, "logger=csv", check=False, env=env)
     assert result.returncode != 0
