@@ -50,7 +50,7 @@ def test_non_finite_loss_on_one_rank_stops_every_rank(run, tmp_path) -> None:
     result = run("train.py", *DDP, *callbacks, "logger=csv", check=False, env=env)
     assert result.returncode != 0
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("STOPPED:")]  # rank zero says it
-    assert "the training loss is not finite on another rank by step" in line
+    assert "the training loss is nan at step 3 on rank 1" in line
     (folder,) = run.folders()
     assert run.summary(folder)["status"] == "stopped"
 

@@ -49,15 +49,22 @@ class StopOnNonFiniteLoss(Callback):
             return
         losses = self._losses[: len(self._steps)].tolist()  # waits for the device
         steps, self._steps = self._steps, []
-        bad = next(((step, loss) for step, loss in zip(steps, losses, strict=True) if not math.isfinite(loss)), None)
-        if trainer.strategy.reduce_boolean_decision(bad is None, all=True):
+        first_bad = (-1, 0.0)  # (step, loss) of this rank's first non-finite loss; step -1: none
+        for step, loss in zip(steps, losses, strict=True):
+            if not math.isfinite(loss):
+                first_bad = (step, loss)
+                break
+        # Every rank's first bad (step, loss), in one collective: whichever rank reports the stop can
+        # name the rank and step where it started.
+        mine = torch.tensor(first_bad, dtype=torch.float64, device=self._losses.device)
+        every_rank = trainer.strategy.all_gather(mine).view(-1, 2).tolist()
+        bad = [(int(step), rank, loss) for rank, (step, loss) in enumerate(every_rank) if step >= 0]
+        if not bad:
             return
+        step, rank, loss = min(bad, key=lambda b: b[:2])
+        where = f" on rank {rank}" if trainer.world_size > 1 else ""
         last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else None
-        if bad is None:
-            what = f"not finite on another rank by step {trainer.global_step}"
-        else:
-            what = f"{bad[1]} at step {bad[0]}"
         raise RunStopped(
-            f"the training loss is {what} (epoch {trainer.current_epoch}); "
+            f"the training loss is {loss} at step {step}{where} (epoch {trainer.current_epoch}); "
             f"the last good checkpoint is {last or 'not written yet'}. Lower model.optimizer.lr or check the data."
         )
