@@ -83,7 +83,9 @@ class DigitsDataModule(L.LightningDataModule):
             self.splits[split],
             batch_size=self.hparams.batch_size,
             sampler=sampler,
-            collate_fn=default_convert,  # InMemoryDataset's batches come stacked already
+            # InMemoryDataset's batches come stacked already; with a dataset of your own that returns
+            # single samples, drop this line so that the DataLoader stacks them (default_collate).
+            collate_fn=default_convert,
             num_workers=workers,
             pin_memory=on_gpu,  # page-locked memory only helps copies to a GPU
             persistent_workers=workers > 0,  # keep workers between epochs instead of restarting them
