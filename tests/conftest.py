@@ -24,7 +24,7 @@ def render(output_dir: Path, **answers) -> Path:
 
 def project_env(project: Path, **extra: str) -> dict:
     """Environment to run a rendered project's code without installing it."""
-    return dict(os.environ, PYTHONPATH=str(project / "src"), **extra)
+    return {**os.environ, "PYTHONPATH": str(project / "src"), **extra}
 
 
 def run_in(project: Path, *args: str, timeout: int = 900, **env: str) -> subprocess.CompletedProcess:

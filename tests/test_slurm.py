@@ -183,3 +183,75 @@ def test_bad_node_count_starts_no_run(slurm_cluster, cluster_project: Path, node
     else:
         assert message in result.stderr
     assert run_folders(cluster_project) == before
+
+
+def test_two_runs_in_one_job_get_a_folder_each(slurm_cluster, cluster_project: Path) -> None:
+    # A common job script: several runs one after the other. Only a resumed run may continue a folder.
+    runs = " && ".join(f"python train.py trainer=cpu seed={seed} {' '.join(FAST)}" for seed in (1, 2))
+    job = slurm_cluster.sbatch(
+        cluster_project, "--ntasks=1", "--mem=2G", "--output=slurm/logs/wrap-%j.out", "--wrap", runs
+    )
+    assert slurm_cluster.wait(job) == "COMPLETED", job_log(cluster_project, job)
+    runs_dir = cluster_project / "logs" / "train" / "runs"
+    first, second = runs_dir / f"slurm-{job}", runs_dir / f"slurm-{job}-2"
+    assert "seed=1" in (first / ".hydra" / "overrides.yaml").read_text()
+    assert "seed=2" in (second / ".hydra" / "overrides.yaml").read_text()
+    assert summary(second)["global_step"] == 4  # it trained, instead of restoring the first run's state
+    assert "Restored all states" not in job_log(cluster_project, job)  # no resume of the first run
+
+
+SIGNAL_AT = """
+import os
+import signal
+
+import lightning as L
+
+
+class SignalAt(L.Callback):
+    # Sends each process SLURM's warning signal (sbatch --signal=USR1) at one batch, in the job's first run.
+    def __init__(self, stage, batch):
+        self.stage, self.batch = stage, batch
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if self.stage == "fit" and batch_idx == self.batch and trainer.current_epoch == trainer.max_epochs - 1:
+            self._signal()
+
+    def on_test_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        if self.stage == "test" and batch_idx == self.batch:
+            self._signal()
+
+    def _signal(self):
+        if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
+            os.kill(os.getpid(), signal.SIGUSR1)
+"""
+
+
+@pytest.mark.parametrize(
+    ("stage", "batch", "resumes_from"),
+    [("fit", 2, "hpc_ckpt_1.ckpt"), ("test", 3, "its newest checkpoint")],
+    ids=["last-batches-of-fit", "during-test"],
+)
+def test_late_signal_is_acted_on(
+    slurm_cluster, cluster_project: Path, tmp_path: Path, stage, batch, resumes_from
+) -> None:
+    # fit: 4 batches and the default check every 10 (the epoch's end catches it); test: 17 batches per rank.
+    (tmp_path / "signal_at.py").write_text(SIGNAL_AT)
+    signaller = ["+callbacks.signal._target_=signal_at.SignalAt", f"+callbacks.signal.stage={stage}"]
+    overrides = [*FAST, "data.batch_size=8", *signaller, f"+callbacks.signal.batch={batch}"]
+    python_path = f"{tmp_path}{os.pathsep}{cluster_project / 'src'}"
+    job = (
+        slurm_cluster.command(
+            cluster_project, "sbatch", "--parsable", "slurm/multi_node.sbatch", *overrides, PYTHONPATH=python_path
+        )
+        .stdout.strip()
+        .split(";")[0]
+    )
+    assert slurm_cluster.wait(job) == "COMPLETED", job_log(cluster_project, job)
+    folder = cluster_project / "logs" / "train" / "runs" / f"slurm-{job}"
+    log = job_log(cluster_project, job)
+    where = folder / resumes_from if stage == "fit" else resumes_from
+    assert f"Requeueing SLURM job {job}; it will resume from {where}." in log and "restart 1," in log
+    assert "Handling auto-requeue signal" not in log  # Lightning's own handler (unsafe under DDP) never ran
+    result = summary(folder)
+    assert (result["status"], result["global_step"], result["world_size"]) == ("finished", 4, 2)
+    assert "test/acc" in result["metrics"]

@@ -11,6 +11,8 @@ import pytest
 import torch
 from conftest import PROJECT
 
+from {{cookiecutter.package_name}}.utils import resume
+
 # Deterministic and slow enough to be killed mid-run: 158 steps per epoch on one process.
 EXACT = ["trainer.deterministic=true", "trainer.max_epochs=3", "data.batch_size=8", "logger=csv", "test=false"]
 
@@ -42,7 +44,7 @@ def weights(folder: Path) -> dict:
 
 
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
-MID_EPOCH = ["callbacks.model_checkpoint.every_n_train_steps=50"]  # checkpoints at steps 50, 100, ... of 158
+MID_EPOCH = ["callbacks.last_checkpoint.every_n_train_steps=50"]  # checkpoints at steps 50, 100, ... of 158
 
 
 @pytest.mark.parametrize(
@@ -86,3 +88,36 @@ def test_kill_during_checkpoint_write_keeps_the_last_good_one(run) -> None:
     checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)  # loads: not truncated
     assert checkpoint["global_step"] > 0
     run("train.py", "trainer=cpu", *big, "trainer.max_epochs=2", "ckpt_path=last")  # and resumes
+
+
+def test_last_checkpoint_is_the_newest_state_and_resume_starts_there(run) -> None:
+    # The best checkpoint by the metric is the first epoch's (mode=min on an accuracy that rises), so an
+    # older state than last.ckpt exists: ckpt_path=last must still continue from the newest.
+    older_best = ["callbacks.model_checkpoint.mode=min", "trainer.max_epochs=6", "data.batch_size=16", "logger=csv"]
+    process = start(run, "trainer=cpu", *older_best, "test=false")
+    deadline = time.monotonic() + 300
+    while not list(run.root.glob("logs/train/runs/*/checkpoints/last.ckpt")) or saved(run) < 3 * 79:
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    (folder,) = run.folders()
+    steps = {p.name: resume.saved_step(p) for p in (folder / "checkpoints").glob("*.ckpt")}
+    assert steps["last.ckpt"] == max(steps.values()) > min(steps.values())  # the best is older
+    result = run("train.py", "trainer=cpu", *older_best, "ckpt_path=last")
+    assert f"ckpt_path=last: resuming from {folder}/checkpoints/last.ckpt" in result.stdout + result.stderr
+    assert run.summary(folder)["global_step"] == resume.saved_step(folder / "checkpoints" / "last.ckpt") == 6 * 79
+
+
+def saved(run) -> int:
+    return max((resume.saved_step(p) for p in run.root.glob("logs/train/runs/*/checkpoints/last.ckpt")), default=-1)
+
+
+def test_resume_picks_the_checkpoint_with_most_steps_whatever_the_file_times(tmp_path: Path) -> None:
+    # Successive requeues run on nodes whose clocks differ: the newer file can carry the older time.
+    torch.save({"global_step": 900}, tmp_path / "hpc_ckpt_2.ckpt")
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"global_step": 500}, tmp_path / "checkpoints" / "last.ckpt")
+    os.utime(tmp_path / "hpc_ckpt_2.ckpt", (1_000, 1_000))
+    (tmp_path / "checkpoints" / ".last.ckpt.partial").write_bytes(b"killed mid-write")
+    assert resume.newest_checkpoint(tmp_path) == tmp_path / "hpc_ckpt_2.ckpt"

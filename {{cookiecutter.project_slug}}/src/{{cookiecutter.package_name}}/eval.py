@@ -1,13 +1,22 @@
-"""Evaluate a checkpoint on the test split: `python eval.py ckpt_path=path/to/file.ckpt`."""
+"""Evaluate a checkpoint on the test split: `python eval.py ckpt_path=path/to/file.ckpt`.
 
+A checkpoint inside a run folder is evaluated with that run's model and data configs (its
+.hydra/config.yaml), so the training overrides need not be typed again; overrides on the command
+line still apply on top. A checkpoint from elsewhere uses configs/eval.yaml and the command line.
+"""
+
+import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from {{cookiecutter.package_name}}.train import build
 from {{cookiecutter.package_name}}.utils import launch
 from {{cookiecutter.package_name}}.utils.checks import ConfigError
+
+log = logging.getLogger(__name__)
+TRAINED_GROUPS = ("model", "data")  # what must match the checkpoint; the trainer may differ (e.g. eval on CPU)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -19,8 +28,30 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
 
 
+def use_training_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """Take the model and data configs of the run that wrote `ckpt_path`, then the command line's on top."""
+    ckpt_path = cfg.get("ckpt_path")
+    run_config = next(
+        (d / ".hydra" / "config.yaml" for d in Path(str(ckpt_path)).resolve().parents if (d / ".hydra").is_dir()),
+        None,
+    )
+    if not ckpt_path or run_config is None or not run_config.is_file():
+        return cfg
+    trained = OmegaConf.load(run_config)
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    for group in TRAINED_GROUPS:
+        if group in keys or group not in trained:  # `model=other` on the command line: the user's choice
+            continue
+        given = {k: OmegaConf.select(cfg, k) for k in keys if k.startswith(f"{group}.")}
+        cfg[group] = trained[group]
+        for key, value in given.items():
+            OmegaConf.update(cfg, key, value, force_add=True)
+    log.info(f"Model and data configs from the run that wrote the checkpoint: {run_config.parents[1]}")
+    return cfg
+
+
 def main() -> None:
-    launch.main(evaluate, config_name="eval")
+    launch.main(evaluate, config_name="eval", prepare=use_training_config)
 
 
 if __name__ == "__main__":

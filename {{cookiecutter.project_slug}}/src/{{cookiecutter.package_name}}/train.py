@@ -22,6 +22,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     checks.check_trainer(cfg)
     checks.check_data(cfg)
     checks.check_checkpoint(cfg.get("ckpt_path"))
+    checks.check_loggers(cfg)
+    checks.check_argument_types(cfg)
     # Lightning is imported here, once the config is composed and checked: `train.py --help`, `--cfg job`
     # and mistakes on the command line answer in a second instead of after its import (~2.5 s).
     import lightning as L
@@ -48,7 +50,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ckpt_path = resume.resolve(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     if cfg.get("test"):
-        trainer.test(model, datamodule=datamodule, ckpt_path="best")
+        # The best checkpoint; where none was written (debug=fast_dev_run), the weights as trained.
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     if trainer.is_global_zero:
         log.info(f"Output folder: {cfg.paths.output_dir}  metrics: {metrics}")

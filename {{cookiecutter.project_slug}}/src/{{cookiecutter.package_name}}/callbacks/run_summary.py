@@ -14,6 +14,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 
+from {{cookiecutter.package_name}}.callbacks.last_checkpoint import LastCheckpoint
 from {{cookiecutter.package_name}}.utils.checks import RunStopped
 
 
@@ -45,7 +46,6 @@ class RunSummary(Callback):
         if not trainer.is_global_zero:
             return
         summary = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        checkpoint = trainer.checkpoint_callback
         summary.update(
             strategy=strategy_name(trainer.strategy),
             accelerator=trainer.strategy.root_device.type,
@@ -54,13 +54,10 @@ class RunSummary(Callback):
             world_size=trainer.world_size,
             **fields,
         )
-        if isinstance(checkpoint, ModelCheckpoint):  # ddp_spawn hands back only the best path: keep what we had
-            for key, path in (
-                ("best_ckpt_path", checkpoint.best_model_path),
-                ("last_ckpt_path", checkpoint.last_model_path),
-            ):
-                if path:
-                    summary[key] = path
+        for callback in trainer.checkpoint_callbacks:  # ddp_spawn hands back only the best: keep what we had
+            key = "last_ckpt_path" if isinstance(callback, LastCheckpoint) else "best_ckpt_path"
+            if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+                summary[key] = callback.best_model_path
         metrics = summary.setdefault("metrics", {})
         metrics.update({name: round(float(value), 6) for name, value in trainer.callback_metrics.items()})
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,10 @@
 Gap this fills: Lightning writes checkpoints through fsspec, which stages the file in the system temp
 folder (/tmp) and then moves it into place. Where logs/ is on another file system than /tmp (NFS,
 Lustre, GPFS: most clusters) that move is a copy, and a job killed during it leaves a truncated
-last.ckpt that cannot be resumed from. Here the file is written next to its destination, flushed to
-disk, and renamed over it: a rename within one folder is atomic.
+last.ckpt that cannot be resumed from. Here the file is written next to its destination as
+`.<name>.partial`, flushed to disk, and renamed over it (a rename within one folder is atomic); the
+folder is then flushed too, so the rename itself survives a crash of the node. Partial files that a
+killed write left behind (each as large as a checkpoint) are removed at the next save.
 """
 
 import os
@@ -19,11 +21,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         if "://" in str(path):  # remote storage (s3://, gs://): its own semantics, Lightning's code path
             return super().save_checkpoint(checkpoint, path, storage_options)
+        if storage_options is not None:
+            raise TypeError(
+                f"AtomicCheckpointIO.save_checkpoint got storage_options={storage_options!r}, which it does not use: "
+                "remove them, or use a CheckpointIO plugin that supports them."
+            )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
+        for stale in path.parent.glob(".*.partial"):  # left by a write that was killed
+            stale.unlink(missing_ok=True)
         with open(partial, "wb") as file:
             torch.save(checkpoint, file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(partial, path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)

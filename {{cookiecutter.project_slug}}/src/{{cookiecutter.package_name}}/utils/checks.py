@@ -4,10 +4,13 @@ Lightning and PyTorch would find most of these problems too, but later (after th
 or the processes are started) and in a traceback; these messages say what to type instead.
 """
 
+import importlib.util
+import inspect
 import os
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 
 class ConfigError(ValueError):
@@ -73,6 +76,11 @@ def check_trainer(cfg: DictConfig) -> None:
             )
     if int(trainer.get("num_nodes", 1)) < 1:
         raise ConfigError(f"trainer.num_nodes={trainer.num_nodes} must be 1 or more.")
+    if strategy == "dp" and trainer.get("sync_batchnorm"):
+        raise ConfigError(
+            "trainer.sync_batchnorm=true cannot work under trainer=dp: its replicas are threads of one process, "
+            "each with its own BatchNorm statistics; use trainer=ddp for synchronized BatchNorm."
+        )
 
 
 def check_data(cfg: DictConfig) -> None:
@@ -89,3 +97,70 @@ def check_data(cfg: DictConfig) -> None:
 
 def _whole_number_at_least(value: object, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+# Loggers whose package is an optional extra of this project (pyproject.toml): (class name, module, extra).
+LOGGER_PACKAGES = [
+    ("TensorBoardLogger", ("tensorboard", "tensorboardX"), "tensorboard"),
+    ("WandbLogger", ("wandb",), "wandb"),
+]
+
+
+def check_loggers(cfg: DictConfig) -> None:
+    """A logger whose package is missing fails in Lightning with a pip line for Lightning's own extras."""
+    for name, logger in (cfg.get("logger") or {}).items():
+        target = str(logger.get("_target_", ""))
+        for class_name, modules, extra in LOGGER_PACKAGES:
+            if (class_name in target or extra in target) and not any(importlib.util.find_spec(m) for m in modules):
+                raise ConfigError(
+                    f"logger={name} needs the {modules[0]} package, which is not installed: "
+                    f'pip install -e ".[{extra}]" (or pick another logger, e.g. logger=csv).'
+                )
+
+
+def check_argument_types(cfg: DictConfig) -> None:
+    """Numbers given as words (`model.optimizer.lr=abc`) would fail deep inside training, in a traceback.
+
+    Every object built from the config (a node with `_target_`) is checked against the signature of what
+    it builds: a parameter whose default or annotation is a number must get a number.
+    """
+    for key in ("data", "model", "callbacks"):
+        if cfg.get(key) is not None:
+            _check_node(cfg[key], key)
+
+
+def _check_node(node: Any, path: str) -> None:
+    if isinstance(node, ListConfig):
+        for index, item in enumerate(node):
+            _check_node(item, f"{path}[{index}]")
+        return
+    if not isinstance(node, DictConfig):
+        return
+    parameters = _parameters(node.get("_target_")) if "_target_" in node else {}
+    for key, value in node.items():
+        if isinstance(value, DictConfig | ListConfig):
+            _check_node(value, f"{path}.{key}")
+        elif isinstance(value, str) and key in parameters and _wants_number(parameters[key]):
+            raise ConfigError(f"{path}.{key}={value} must be a number: e.g. {path}.{key}={_example(parameters[key])}.")
+
+
+def _parameters(target: Any) -> dict[str, inspect.Parameter]:
+    import hydra
+
+    try:
+        return dict(inspect.signature(hydra.utils.get_object(str(target))).parameters)
+    except Exception:  # cannot be located: instantiation reports it, in one sentence (utils/launch.py)
+        return {}
+
+
+def _wants_number(parameter: inspect.Parameter) -> bool:
+    numbers = (int, float, "int", "float", "float | None", "int | None")
+    default = parameter.default
+    if isinstance(default, bool):
+        return False
+    return isinstance(default, int | float) or parameter.annotation in numbers
+
+
+def _example(parameter: inspect.Parameter) -> str:
+    default = parameter.default
+    return str(default) if isinstance(default, int | float) else "1"

@@ -5,6 +5,9 @@ run folder and to fill `trainer.num_nodes` / `trainer.devices` in configs/traine
 """
 
 import os
+import signal
+import sys
+import threading
 
 
 def slurm_managed() -> bool:
@@ -35,3 +38,43 @@ def resolve(key: str, default: str | int = 1) -> int | str:
     if key not in shape:
         raise ValueError(f"cluster resolver: unknown key {key!r}; use num_nodes or devices.")
     return shape[key]
+
+
+# SLURM's warning before preemption or the time limit (slurm/*.sbatch: --signal=SIGUSR1@90). Noted from the
+# start of the process: its default action ends the process, so one arriving during imports or the
+# rendezvous would kill the job with nothing saved. callbacks/slurm_requeue.py acts on it.
+_requeue = {"received": False, "handled": False}
+
+
+def watch_requeue_signal(signum: int = signal.SIGUSR1) -> bool:
+    """Under SLURM, note `signum` instead of dying from it; True if the signal is watched.
+
+    Lightning installs its own requeue handler (which saves from inside the handler, unsafe under DDP)
+    only where no handler is set yet: this one, installed first, stays for every stage of the run.
+    """
+    if not slurm_managed() or threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signum) is not _note_requeue_signal:
+        signal.signal(signum, _note_requeue_signal)
+    return True
+
+
+def _note_requeue_signal(signum: int, frame: object) -> None:
+    _requeue["received"] = True
+
+
+def requeue_signal_pending() -> bool:
+    return _requeue["received"] and not _requeue["handled"]
+
+
+def requeue_signal_handled() -> None:
+    _requeue["handled"] = True
+
+
+def warn_if_requeue_signal_unhandled() -> None:
+    if requeue_signal_pending() and global_rank() == 0:
+        print(
+            "WARNING: SLURM's requeue signal arrived after the run's last chance to act on it: "
+            "the job was not requeued (the run had finished or failed).",
+            file=sys.stderr,
+        )

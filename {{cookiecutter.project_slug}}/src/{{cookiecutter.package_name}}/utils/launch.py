@@ -3,56 +3,86 @@
 Gap this fills: Lightning's `ddp` strategy starts ranks 1..N-1 by running this script again with
 the same command line (Lightning issues #11300 and #2727, Hydra issue #2070). If those children went
 through Hydra they would each compose the config again, make their own output folder and, under
-`-m`, start the whole sweep again. Instead, the process that went through Hydra hands its resolved
-config to the processes it starts through an environment variable, and those skip Hydra entirely:
-one run, one output folder, one sweep, written by rank zero.
+`-m`, start the whole sweep again. Instead, the process that went through Hydra writes its resolved
+config into the run folder (readable by the owner only) and hands its path to the processes it starts;
+those skip Hydra entirely: one run, one output folder, one sweep, written by rank zero.
 
 Launchers that start every rank themselves (`srun`, `torchrun`) run Hydra on every rank; those ranks
 agree on the output folder because it comes from the job (see `run_id` below), and ranks other
 than zero are told not to write Hydra's files there.
+
+Everything a run sets in this process (the run id, Lightning's rank variables, the process group)
+is undone when it ends, so several runs can share a process (a sweep, a notebook, a test).
 """
 
 import os
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from {{cookiecutter.package_name}}.utils import cluster, resume
+from {{cookiecutter.package_name}}.utils import cluster, console, resume
 from {{cookiecutter.package_name}}.utils.checks import ConfigError, RunStopped
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
-RUN_CONFIG_ENV = "{{ cookiecutter.package_name | upper }}_RUN_CONFIG"
+RUN_CONFIG_ENV = "{{ cookiecutter.package_name | upper }}_RUN_CONFIG"  # path of the resolved config, for DDP children
 RUN_ID_ENV = "{{ cookiecutter.package_name | upper }}_RUN_ID"
+# What Lightning and torch.distributed set in os.environ during a run (launchers, seeding): removed after
+# each run, so that the next run in this process does not take them for a cluster that starts ranks itself.
+RUN_VARIABLES = (
+    "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "RANK",
+    "PL_GLOBAL_SEED", "PL_SEED_WORKERS", "CUBLAS_WORKSPACE_CONFIG", RUN_CONFIG_ENV,
+)  # fmt: skip
 
 
 def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
     """Name of this run's folder (`${run_id:${ckpt_path}}` in configs/hydra/default.yaml).
 
-    - Under SLURM: the job (`slurm-<job id>[_<array task>]`), so every rank agrees on it and a
-      requeued job comes back to its own folder and checkpoints.
+    - Under SLURM: the job (`slurm-<job id>[_<array task>]`), so every rank agrees on it and a requeued
+      job comes back to its own folder and checkpoints. A second run in the same job gets a folder of its
+      own: an `srun` step after the first adds `.<step>`; a run started without srun adds `-2`, `-3`...
+      unless it continues (`ckpt_path=last`: the newest of the job's folders that has checkpoints).
     - With `ckpt_path=last` elsewhere: the newest earlier run that has checkpoints, to continue it.
     - Otherwise the start time.
-    Decided once per process tree and handed down in an environment variable, so that jobs a sweep
-    submits (submitit), and those jobs when resubmitted, land in the folders the sweep started.
+    Decided once per run and handed down in an environment variable, so that jobs a sweep submits
+    (submitit), and those jobs when resubmitted, land in the folders the sweep started.
     """
     if RUN_ID_ENV not in os.environ:
+        runs = Path(_root_.paths.log_dir) / _root_.task_name / "runs"
         job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
         if job and cluster.slurm_managed():
-            task = os.environ.get("SLURM_ARRAY_TASK_ID")
-            os.environ[RUN_ID_ENV] = f"slurm-{job}" + (f"_{task}" if task else "")
+            os.environ[RUN_ID_ENV] = _slurm_run_id(job, runs, resuming=ckpt_path == "last")
         else:
-            previous = resume.latest_run(Path(_root_.paths.log_dir) / _root_.task_name / "runs")
+            previous = resume.latest_run(runs)
             resuming = ckpt_path == "last" and previous is not None
             os.environ[RUN_ID_ENV] = previous.name if resuming else time.strftime("%Y-%m-%d_%H-%M-%S")
     return os.environ[RUN_ID_ENV]
+
+
+def _slurm_run_id(job: str, runs: Path, resuming: bool) -> str:
+    task = os.environ.get("SLURM_ARRAY_TASK_ID")
+    name = f"slurm-{job}" + (f"_{task}" if task else "")
+    step = os.environ.get("SLURM_STEP_ID", "")
+    if step.isdigit() and int(step) < 0xFFFFFFF0:  # an srun step; the batch script's own step has a huge id
+        # Every rank of a step computes this alone, so it must not depend on which folders exist yet.
+        # A requeued job numbers its steps from 0 again and so comes back to the same folders.
+        return name if step == "0" else f"{name}.{step}"
+    # One process decides (Lightning starts the other ranks): a later run of the job gets a new folder.
+    taken = [name] + [f"{name}-{n}" for n in range(2, 1000) if (runs / f"{name}-{n}").exists()]
+    if resuming:
+        with_checkpoints = [runs / t for t in taken if resume.checkpoints_of(runs / t)]
+        newest = resume.latest_run(runs, among=with_checkpoints)
+        return newest.name if newest else name
+    if not (runs / name).exists():
+        return name
+    return f"{name}-{len(taken) + 1}"
 
 
 # Used in configs/hydra/default.yaml and configs/trainer/ddp_multinode.yaml.
@@ -60,17 +90,22 @@ OmegaConf.register_new_resolver("run_id", run_id, replace=True)
 OmegaConf.register_new_resolver("cluster", cluster.resolve, replace=True)
 
 
-def main(task: Callable[[DictConfig], Any], config_name: str) -> None:
-    """Entry point of train.py and eval.py."""
-    # Lightning warns on every run where `srun` is installed but not used (login nodes, laptops with
-    # SLURM tools): the SLURM scripts in slurm/ use srun whenever it matters.
-    warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system but is not used")
-    # Lightning's own use of a torch API that newer torch deprecates: nothing a user can act on.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
-    inherited = os.environ.get(RUN_CONFIG_ENV)
-    if inherited is not None and int(os.environ.get("LOCAL_RANK", "0")) > 0:
+def main(
+    task: Callable[[DictConfig], Any],
+    config_name: str,
+    prepare: Callable[[DictConfig, list[str]], DictConfig] | None = None,
+) -> None:
+    """Entry point of train.py and eval.py. `prepare(cfg, overrides)` may change the composed config
+    before it is resolved and handed to other ranks (eval.py takes the trained run's model and data)."""
+    console.quiet()
+    cluster.watch_requeue_signal()  # from the start: SIGUSR1's default action would end the job unsaved
+    handed_down = os.environ.get(RUN_CONFIG_ENV)
+    if handed_down is not None and int(os.environ.get("LOCAL_RANK", "0")) > 0:
         # A DDP child started by Lightning: the parent already composed and resolved the config.
-        _report_errors(task, OmegaConf.create(inherited))
+        try:
+            _report_errors(task, OmegaConf.load(handed_down))
+        finally:
+            _end_process_group()
         return
     if cluster.global_rank() > 0:
         # srun/torchrun rank other than zero: same folder as rank zero, but leave its files to rank zero.
@@ -80,23 +115,65 @@ def main(task: Callable[[DictConfig], Any], config_name: str) -> None:
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
     def hydra_task(cfg: DictConfig) -> Any:
+        if prepare is not None:
+            cfg = prepare(cfg, list(HydraConfig.get().overrides.task))
         OmegaConf.resolve(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
-        environment = dict(os.environ)
-        os.environ[RUN_CONFIG_ENV] = OmegaConf.to_yaml(cfg)
+        before = {key: os.environ.get(key) for key in RUN_VARIABLES}
+        handover = _write_handover(cfg)
         try:
             return _report_errors(task, cfg)
         finally:
-            # A sweep runs its jobs one after another in this process. Lightning leaves LOCAL_RANK,
-            # WORLD_SIZE, MASTER_PORT... in os.environ and the process group open; the next job would
-            # take them for a cluster that starts ranks itself and wait forever for its ranks.
-            import torch.distributed  # imported already by the task; not at the top, for a fast --help
+            # A sweep runs its jobs one after another in this process, and so may a notebook or a script
+            # calling main() twice: leave no process group and none of this run's variables behind.
+            _end_process_group()
+            if handover is not None:
+                handover.unlink(missing_ok=True)  # it holds resolved values, ${oc.env:...} secrets included
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
-            if torch.distributed.is_available() and torch.distributed.is_initialized():
-                torch.distributed.destroy_process_group()
-            os.environ.clear()
-            os.environ.update(environment)
+    inherited_run_id = os.environ.get(RUN_ID_ENV)  # set by a sweep that submitted this job, or by torchrun's script
+    try:
+        hydra_task()
+    finally:
+        if inherited_run_id is None:
+            os.environ.pop(RUN_ID_ENV, None)  # the next run in this process gets a folder of its own
+        else:
+            os.environ[RUN_ID_ENV] = inherited_run_id
+        cluster.warn_if_requeue_signal_unhandled()
 
-    hydra_task()
+
+def _write_handover(cfg: DictConfig) -> Path | None:
+    """The resolved config as a file that only this user can read, its path in RUN_CONFIG_ENV.
+
+    A file, not the environment: the environment is limited to 128 KiB on Linux and is inherited by every
+    subprocess (and readable in /proc), resolved secrets included.
+    """
+    if cluster.global_rank() > 0:  # srun/torchrun ranks start no processes of their own
+        return None
+    path = Path(cfg.paths.output_dir) / ".hydra" / "resolved-config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(OmegaConf.to_yaml(cfg))
+    os.environ[RUN_CONFIG_ENV] = str(path)
+    return path
+
+
+def _end_process_group() -> None:
+    """Close the process group this run opened, on every rank, before Python exits or the next run starts.
+
+    Left open, gloo's threads are still running when the interpreter tears down, which can abort
+    the process at exit (`terminate called without an active exception`).
+    """
+    if "torch" not in sys.modules:  # nothing was started (e.g. the config was refused)
+        return
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:

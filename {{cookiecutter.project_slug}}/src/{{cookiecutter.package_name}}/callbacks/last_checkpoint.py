@@ -1,0 +1,27 @@
+"""checkpoints/last.ckpt: the newest training state, at every epoch end and every `every_n_train_steps` steps.
+
+Gap this fills: ModelCheckpoint's `save_last=True` writes last.ckpt only when it also writes a top-k
+checkpoint, so with a monitored metric last.ckpt stays at the best epoch and a resume silently trains
+again every epoch since; and ModelCheckpoint refuses a step interval together with an epoch interval.
+This is ModelCheckpoint with no metric, one file overwritten in place, saved on both triggers.
+"""
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+
+class LastCheckpoint(ModelCheckpoint):
+    def __init__(self, dirpath: str, every_n_train_steps: int | None = None) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename=self.CHECKPOINT_NAME_LAST,
+            monitor=None,
+            save_top_k=1,
+            every_n_train_steps=every_n_train_steps,
+            enable_version_counter=False,
+        )
+        # At every epoch end too. Both triggers at one step save once (ModelCheckpoint skips a step it saved).
+        self._every_n_epochs = 1
+
+    @property
+    def newest_path(self) -> str:
+        return self.best_model_path  # with no metric, the "best" is the one written last
