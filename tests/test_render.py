@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import DEFAULTS, render
+from cookiecutter.exceptions import FailedHookException
 
 CHOICES = [(key, value) for key, values in DEFAULTS.items() if isinstance(values, list) for value in values]
 CHOICES += [("github_actions", False), ("slurm_gpus_per_node", 0)]
@@ -27,6 +29,12 @@ def leftovers(project: Path) -> list[str]:
 
 @pytest.mark.parametrize(("key", "value"), CHOICES, ids=[f"{k}={v}" for k, v in CHOICES])
 def test_every_choice_renders_clean(tmp_path: Path, key: str, value) -> None:
+    if key == "python_version" and tuple(map(int, value.split("."))) > sys.version_info[:2]:
+        # the project's requires-python is above this Python: pip could not install it here, so it is refused
+        with pytest.raises(FailedHookException):
+            render(tmp_path, **{key: value})
+        assert list(tmp_path.iterdir()) == []
+        return
     project = render(tmp_path, **{key: value})
     assert leftovers(project) == []
     lint = subprocess.run(
@@ -39,6 +47,23 @@ def test_every_choice_renders_clean(tmp_path: Path, key: str, value) -> None:
         assert f"logger: {value}" in (project / "configs" / "train.yaml").read_text()
     if key == "python_version":
         assert f'requires-python = ">={value}"' in (project / "pyproject.toml").read_text()
+        workflow = yaml.safe_load((project / ".github" / "workflows" / "tests.yml").read_text())
+        assert workflow["jobs"]["test"]["steps"][1]["with"]["python-version"] == value  # "3.10", not 3.1
+
+
+@pytest.mark.parametrize(("time", "minutes"), [("0", 0), ("0:30", 1), ("24:00:00", 1440), ("1-2:03", 1563)])
+def test_cluster_answers_load_as_typed(tmp_path: Path, time: str, minutes: int) -> None:
+    """YAML would read `on` as true, `0123` as 83 and `064` as 52; slurm_time 0 is no limit, for sbatch and submitit."""
+    project = render(tmp_path, slurm_partition="on", slurm_account="0123", slurm_mem_gb="064", slurm_time=time)
+    launcher = yaml.safe_load((project / "configs" / "hydra" / "launcher" / "slurm.yaml").read_text())
+    assert (launcher["partition"], launcher["account"], launcher["mem_gb"]) == ("on", "0123", 64)
+    assert launcher["timeout_min"] == minutes  # SLURM's M:S, H:M:S and D-H:M, in minutes rounded up
+    for script in ["single_node.sbatch", "multi_node.sbatch", "torchrun_multinode.sh"]:
+        check = subprocess.run(["bash", "-n", project / "slurm" / script], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+    sbatch = (project / "slurm" / "single_node.sbatch").read_text().splitlines()
+    for line in ["--partition=on", "--account=0123", "--mem=64G", f"--time={time}"]:
+        assert f"#SBATCH {line}" in sbatch
 
 
 def test_names_derive_from_the_project_name(tmp_path: Path) -> None:

@@ -14,7 +14,11 @@ from test_configs import compose_train
 from torch import nn
 from torch.nn.parallel import scatter_gather
 
-from {{cookiecutter.package_name}}.strategies.dp import DataParallelStrategy, _DataParallel, _Forward
+from {{cookiecutter.package_name}}.strategies.dp import (
+    DataParallelStrategy,
+    _DataParallel,
+    _Forward,
+)
 
 
 def test_dp_is_registered_for_the_trainer() -> None:

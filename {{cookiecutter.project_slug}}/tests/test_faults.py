@@ -106,6 +106,8 @@ BAD_INPUT = [
     ([corrupt_checkpoint], "is not a readable checkpoint"),
     (["trainer=dp"], "no CUDA GPU is visible"),
     (["trainer=gpu"], "no CUDA GPU is visible"),
+    (["trainer=dp", "trainer.sync_batchnorm=true"], "trainer.sync_batchnorm=true cannot work under trainer=dp"),
+    (["model.optimizer.lr=abc"], "model.optimizer.lr=abc must be a number: e.g. model.optimizer.lr=0.001."),
 ]
 
 
@@ -161,3 +163,14 @@ def test_only_rank_zero_writes_run_files_under_ddp(run, tmp_path) -> None:
     in_run = {(rank, path) for rank, path in records if path.startswith(str(folder))}
     assert {rank for rank, _ in in_run} == {"0"}, sorted(in_run)
     assert {p for _, p in in_run} >= {str(folder / "summary.json.tmp"), str(folder / "train.log")}
+
+
+def test_logger_without_its_package_says_how_to_install_it(run, tmp_path) -> None:
+    hide = "import sys\nsys.modules['tensorboard'] = sys.modules['tensorboardX'] = None\n"  # as if not installed
+    (tmp_path / "sitecustomize.py").write_text(hide)
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{run.project / 'src'}"}
+    result = run("train.py", "logger=tensorboard", "trainer.max_epochs=1", check=False, env=env)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    expected = "logger=tensorboard needs the tensorboard package, which is not installed"
+    assert f'{expected}: pip install -e ".[tensorboard]"' in result.stderr
+    assert run.folders() == []

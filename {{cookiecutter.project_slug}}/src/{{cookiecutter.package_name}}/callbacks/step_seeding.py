@@ -4,6 +4,12 @@ Gap this fills: Lightning checkpoints do not hold random-number-generator states
 dropout masks and random augmentations differ from those of a run that was never stopped. Seeding
 torch, numpy and random before every training batch from (seed, epoch, batch, rank) makes a resumed
 run draw exactly the same numbers, from whichever checkpoint it resumed, with nothing more to store.
+
+Limit: this covers what a training step draws (dropout, augmentation of the batch in `training_step` or
+`on_after_batch_transfer`). Random transforms inside a Dataset's `__getitem__` run before the step is
+seeded: in DataLoader workers, whose generators are seeded when the loader's iterator starts, and even
+in this process, as Lightning fetches the next batch ahead. After a resume, those transforms differ from
+an uninterrupted run's. For exact resume, augment in the step, or seed the transform from (epoch, index).
 """
 
 import random

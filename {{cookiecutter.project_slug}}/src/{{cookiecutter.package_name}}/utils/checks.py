@@ -47,6 +47,11 @@ def check_trainer(cfg: DictConfig) -> None:
     strategy = str(trainer.get("strategy", "auto"))
     accelerator = str(trainer.get("accelerator", "auto"))
     devices = trainer.get("devices", "auto")
+    if strategy == "dp" and trainer.get("sync_batchnorm"):
+        raise ConfigError(
+            "trainer.sync_batchnorm=true cannot work under trainer=dp: its replicas are threads of one process, "
+            "each with its own BatchNorm statistics; use trainer=ddp for synchronized BatchNorm."
+        )
     if strategy == "dp" and not torch.cuda.is_available():
         raise ConfigError(
             "trainer=dp splits each batch over this node's CUDA GPUs, but no CUDA GPU is visible: "
@@ -76,11 +81,6 @@ def check_trainer(cfg: DictConfig) -> None:
             )
     if int(trainer.get("num_nodes", 1)) < 1:
         raise ConfigError(f"trainer.num_nodes={trainer.num_nodes} must be 1 or more.")
-    if strategy == "dp" and trainer.get("sync_batchnorm"):
-        raise ConfigError(
-            "trainer.sync_batchnorm=true cannot work under trainer=dp: its replicas are threads of one process, "
-            "each with its own BatchNorm statistics; use trainer=ddp for synchronized BatchNorm."
-        )
 
 
 def check_data(cfg: DictConfig) -> None:

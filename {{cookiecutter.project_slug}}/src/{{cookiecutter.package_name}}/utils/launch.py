@@ -32,7 +32,8 @@ from {{cookiecutter.package_name}}.utils import cluster, console, resume
 from {{cookiecutter.package_name}}.utils.checks import ConfigError, RunStopped
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
-RUN_CONFIG_ENV = "{{ cookiecutter.package_name | upper }}_RUN_CONFIG"  # path of the resolved config, for DDP children
+# The path of the resolved config, for the DDP ranks Lightning starts; the folder of this run.
+RUN_CONFIG_ENV = "{{ cookiecutter.package_name | upper }}_RUN_CONFIG"
 RUN_ID_ENV = "{{ cookiecutter.package_name | upper }}_RUN_ID"
 # What Lightning and torch.distributed set in os.environ during a run (launchers, seeding): removed after
 # each run, so that the next run in this process does not take them for a cluster that starts ranks itself.
