@@ -1,11 +1,10 @@
 """Keep a run's console to the progress bar and lines worth reading.
 
 Gap this fills: Lightning, PyTorch and wandb print, on every run, lines nobody can act on: advertising
-tips, warnings about their own use of each other's deprecated APIs, banners. None of them has a switch
-for these, so `quiet()` (the first thing train.py and eval.py do, in every process) silences each one
-by its text, at its source: Python warnings by message, Lightning's log lines by message, wandb by its
-environment variable. Everything else, errors and warnings about the user's own settings included,
-still prints.
+tips, warnings about their own use of each other's deprecated APIs, banners. Lightning has no setting for
+these, so `quiet()` (the first thing train.py and eval.py do, in every process) silences each one by its
+text: Python warnings by message, Lightning's log lines by message; wandb by its own setting. Everything
+else, errors and warnings about the user's own settings included, still prints.
 """
 
 import logging
@@ -31,6 +30,8 @@ IGNORED_WARNINGS = (
 IGNORED_LOG_LINES = (
     "💡 Tip:",  # advertising for litlogger and litmodels
     "TPU available: False",
+    # configs/callbacks/model_summary.yaml's summary replaces Lightning's default one, as it should.
+    "Trainer already configured with model summary callbacks",
 )
 
 
@@ -49,8 +50,8 @@ def quiet() -> None:
     # lightning.pytorch logs through the first, lightning.fabric alone through the second.
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).addFilter(_worth_reading)
-    # wandb's banner and footer repeat what the run folder and our own offline notice say, and its footer
-    # writes color codes into files and pipes. Its errors still raise; WANDB_SILENT=false brings it back.
+    # wandb's banner and footer repeat what the run folder and the offline notice of loggers/wandb_logger.py
+    # say, and its footer writes color codes into files and pipes. WANDB_SILENT=false brings them back.
     os.environ.setdefault("WANDB_SILENT", "true")
 
 

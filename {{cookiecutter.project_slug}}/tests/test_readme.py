@@ -1,0 +1,204 @@
+"""Every command README.md tells a user to type runs here, with the outcome the README promises.
+
+A README command with no entry in COMMANDS fails `test_every_readme_command_is_tested`: change the README,
+change this file. Commands that need GPUs run on the CPU (`trainer.accelerator=cpu`, 2 processes) and,
+where there is no GPU, also show their one-sentence refusal; a few small overrides keep runs short where
+the promise is about ranks, folders or files rather than accuracy.
+"""
+
+import json
+import re
+import shlex
+
+import pytest
+import torch
+from conftest import PROJECT
+
+from {{cookiecutter.package_name}}.utils import resume
+
+QUICK = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
+TWO_CPU_RANKS = ["trainer.accelerator=cpu", "trainer.devices=2"]
+TOOLS = "python|pip|pytest|sbatch|srun|salloc|squeue|scontrol|scancel|tail|torchrun|tensorboard|wandb"
+
+
+def readme_commands() -> list[str]:
+    """The lines of the README's ```bash blocks and its inline `python ...`-style commands, comments cut."""
+    text = (PROJECT / "README.md").read_text()
+    commands = [
+        re.split(r"\s+#", line)[0].strip()
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+        for line in block.splitlines()
+    ]
+    commands += re.findall(rf"`((?:{TOOLS}) [^`]*)`", text)
+    return [command for command in commands if command]
+
+
+def arguments(command: str) -> list[str]:
+    """The overrides of a `python train.py ...` / `python eval.py ...` command."""
+    return shlex.split(command)[2:]
+
+
+def trains_the_example(run, command: str) -> None:
+    run("train.py", *arguments(command))
+    (folder,) = run.folders()
+    summary = run.summary(folder)
+    assert summary["status"] == "finished" and summary["metrics"]["test/acc"] >= 0.90  # "~0.95 test accuracy"
+    assert (summary["strategy"], summary["accelerator"], summary["world_size"]) == ("single_device", "cpu", 1)
+    assert summary["metrics"]["train/samples_per_sec"] > 0  # the throughput readout (callbacks/throughput.py)
+    # last.ckpt is the newest state; the best is its own file, and what was tested
+    assert resume.saved_step(folder / "checkpoints" / "last.ckpt") == summary["global_step"] > 0
+    assert summary["tested_ckpt_path"] == summary["best_ckpt_path"] != summary["last_ckpt_path"] or (
+        resume.saved_step(summary["best_ckpt_path"]) == summary["global_step"]
+    )
+    assert (folder / "train.log").is_file() and (folder / ".hydra" / "config.yaml").is_file()
+
+
+def changes_anything(run, command: str) -> None:
+    trains_the_example(run, command)
+    (folder,) = run.folders()
+    config = (folder / ".hydra" / "config.yaml").read_text()
+    assert "lr: 0.001" in config and "batch_size: 128" in config and "seed: 7" in config
+    assert run.summary(folder)["epochs"] == 30
+
+
+def runs_every_stage_once(run, command: str) -> None:
+    result = run("train.py", *arguments(command))
+    (folder,) = run.folders()
+    assert (run.summary(folder)["global_step"], run.summary(folder)["status"]) == (1, "finished")
+    assert "test/acc" in result.stdout + result.stderr
+
+
+def overfits_two_batches(run, command: str) -> None:
+    run("train.py", *arguments(command))
+    (folder,) = run.folders()
+    assert run.summary(folder)["metrics"]["train/loss"] < 0.01  # "must reach ~0 (< 0.01 here)"
+
+
+def profiles_thirty_steps(run, command: str) -> None:
+    run("train.py", *arguments(command))
+    (folder,) = run.folders()
+    assert run.summary(folder)["global_step"] == 20
+    (trace,) = (folder / "profiler").glob("*.pt.trace.json")  # opens in ui.perfetto.dev
+    names = {event.get("name", "") for event in json.loads(trace.read_text())["traceEvents"]}
+    assert len([n for n in names if n.startswith("ProfilerStep")]) == 10  # the schedule's active steps
+    assert "run_training_batch" in (folder / "profiler" / "fit-profile.txt").read_text()
+
+
+def uses_gpus(run, command: str) -> None:
+    if not torch.cuda.is_available():
+        refused = run("train.py", *arguments(command), *QUICK, check=False)
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+        assert "add trainer.accelerator=cpu to run on the CPU" in refused.stderr
+        assert run.folders() == []
+    run("train.py", *arguments(command), *TWO_CPU_RANKS, *QUICK)
+    (folder,) = run.folders()  # one run folder for both ranks
+    assert run.summary(folder)["world_size"] == 2
+
+
+def two_cpu_ranks(run, command: str) -> None:
+    run("train.py", *arguments(command), *QUICK)
+    (folder,) = run.folders()
+    summary = run.summary(folder)
+    assert (summary["strategy"], summary["world_size"], summary["accelerator"]) == ("ddp", 2, "cpu")
+
+
+def sweeps_two_ddp_jobs(run, command: str) -> None:
+    result = run("train.py", *arguments(command), *TWO_CPU_RANKS, *QUICK)
+    folders = run.folders()
+    assert [f.name for f in folders] == ["0", "1"] and len({f.parent for f in folders}) == 1  # one folder a job
+    assert (result.stdout + result.stderr).count("Launching 2 jobs") == 1  # no rank started the sweep again
+    for folder, lr in zip(folders, ("0.001", "0.0001"), strict=True):
+        assert f"model.optimizer.lr={lr}" in (folder / ".hydra" / "overrides.yaml").read_text()
+        assert run.summary(folder)["world_size"] == 2
+
+
+def needs_a_checkpoint(run, command: str) -> None:
+    result = run("eval.py", *arguments(command), check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "eval.py needs ckpt_path=path/to/file.ckpt" in result.stderr
+    assert run.folders("eval") == []
+
+
+def evaluates_with_the_runs_config(run, command: str) -> None:
+    run("train.py", "trainer=cpu", "model.net.hidden=[32]", *QUICK)  # trained with a smaller network
+    (trained,) = run.folders()
+    command = command.replace("logs/train/runs/<run id>", str(trained))
+    run("eval.py", *arguments(command))  # no model override repeated
+    (folder,) = run.folders("eval")
+    summary = run.summary(folder)
+    assert summary["tested_ckpt_path"] == str(trained / "checkpoints" / "last.ckpt")
+    assert 0.0 <= summary["metrics"]["test/acc"] <= 1.0
+
+
+def continues_the_newest_run(run, command: str) -> None:
+    run("train.py", "trainer=cpu", *QUICK)
+    (folder,) = run.folders()
+    run("train.py", *arguments(command), "trainer=cpu", *QUICK, "trainer.max_epochs=2")
+    assert run.folders() == [folder]  # in its folder
+    assert run.summary(folder)["global_step"] == 8  # epoch 0 kept, epoch 1 added: 4 + 4 steps
+
+
+def starts_from_a_checkpoint(run, command: str) -> None:
+    run("train.py", "trainer=cpu", *QUICK)
+    (first,) = run.folders()
+    command = command.replace("path/to/file.ckpt", str(first / "checkpoints" / "last.ckpt"))
+    run("train.py", *arguments(command), "trainer=cpu", *QUICK, "trainer.max_epochs=2")
+    (second,) = [f for f in run.folders() if f != first]  # a new run
+    assert run.summary(second)["global_step"] == 8
+
+
+def logs_to_wandb_offline(run, command: str) -> None:
+    env = {"WANDB_API_KEY": "", "WANDB_MODE": "", "HOME": str(run.root)}
+    result = run("train.py", *arguments(command), *QUICK[:3], env=env)
+    (folder,) = run.folders()
+    assert list(folder.glob("wandb/offline-run-*"))
+    assert "wandb: logging offline, no API key configured" in result.stdout + result.stderr
+
+
+GPUS = {{ cookiecutter.slurm_gpus_per_node if cookiecutter.slurm_gpus_per_node|int > 0 else 1 }}  # per node, in the salloc line
+ON_A_CLUSTER = "needs SLURM: the template's tests/test_slurm.py runs it on a two-node test cluster"
+BY_THE_TEMPLATE = "installs or runs this project as a whole: the template's tests do (test_readme.py)"
+# Every README command: how it is checked here, or why it is checked elsewhere.
+COMMANDS = {
+    "python train.py": trains_the_example,
+    "python train.py model.optimizer.lr=1e-3 data.batch_size=128 trainer.max_epochs=30 seed=7": changes_anything,
+    "python train.py debug=fast_dev_run": runs_every_stage_once,
+    "python train.py debug=overfit": overfits_two_batches,
+    "python train.py debug=profiler": profiles_thirty_steps,
+    "python train.py trainer=ddp trainer.devices=4": uses_gpus,
+    "python train.py trainer=ddp trainer.accelerator=cpu trainer.devices=2": two_cpu_ranks,
+    "python train.py -m trainer=ddp model.optimizer.lr=1e-3,1e-4": sweeps_two_ddp_jobs,
+    "python eval.py": needs_a_checkpoint,
+    "python eval.py ckpt_path=logs/train/runs/<run id>/checkpoints/last.ckpt": evaluates_with_the_runs_config,
+    "python train.py ckpt_path=last": continues_the_newest_run,
+    "python train.py ckpt_path=path/to/file.ckpt": starts_from_a_checkpoint,
+    "python train.py logger=wandb": logs_to_wandb_offline,
+    'pip install -e ".[dev]"': BY_THE_TEMPLATE,
+    'pip install -e ".[wandb]"': BY_THE_TEMPLATE,
+    "pytest": BY_THE_TEMPLATE,
+    "sbatch slurm/single_node.sbatch": ON_A_CLUSTER,
+    "sbatch slurm/multi_node.sbatch": ON_A_CLUSTER,
+    "sbatch --nodes=4 slurm/multi_node.sbatch trainer.max_epochs=50 model.optimizer.lr=1e-4": ON_A_CLUSTER,
+    "sbatch --nodes=2 --gpus-per-node=2 --ntasks-per-node=2 slurm/multi_node.sbatch": ON_A_CLUSTER,
+    f"salloc --nodes=1 --gpus-per-node={GPUS} --ntasks-per-node={GPUS} --time=1:00:00": ON_A_CLUSTER,
+    "srun python train.py trainer=ddp_multinode": ON_A_CLUSTER,
+    "python train.py -m hydra/launcher=slurm trainer=ddp_multinode model.optimizer.lr=1e-3,1e-4": ON_A_CLUSTER,
+    "squeue --me": ON_A_CLUSTER,
+    "scontrol show job <job id>": ON_A_CLUSTER,
+    "scancel <job id>": ON_A_CLUSTER,
+    "scancel -s USR1 <job id>": ON_A_CLUSTER,
+    "tail -f slurm/logs/{{ cookiecutter.project_slug }}-<job id>.err": ON_A_CLUSTER,
+}
+RUN_HERE = {command: check for command, check in COMMANDS.items() if callable(check)}
+
+
+def test_every_readme_command_is_tested() -> None:
+    untested = sorted(set(readme_commands()) - set(COMMANDS))
+    assert untested == [], f"README commands with no entry in COMMANDS: {untested}"
+    stale = sorted(set(COMMANDS) - set(readme_commands()))
+    assert stale == [], f"COMMANDS no longer in the README: {stale}"
+
+
+@pytest.mark.parametrize("command", sorted(RUN_HERE))
+def test_readme_command(run, command: str) -> None:
+    RUN_HERE[command](run, command)
