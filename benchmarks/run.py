@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import lightning
 import torch
@@ -149,6 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and repetitions (a few minutes)")
     parser.add_argument("--reps", type=int, help="repetitions (default: 3, or 5 without --quick)")
+    parser.add_argument("--output", type=Path, default=BENCH_DIR / "results.json", help="where to write the results")
     args = parser.parse_args()
     reps = args.reps or (3 if args.quick else 5)
     workloads = QUICK if args.quick else FULL
@@ -207,13 +209,13 @@ def main() -> None:
             )
 
     info = {**machine(), "quick": args.quick, "repetitions": reps, "seconds": round(time.time() - started)}
-    (BENCH_DIR / "results.json").write_text(json.dumps({"machine": info, "results": results}, indent=2) + "\n")
+    args.output.write_text(json.dumps({"machine": info, "results": results}, indent=2) + "\n")
     print(
         f"\n{info['cores']}-core {info['arch']} CPU, {info['device']}, torch {info['torch']}, "
         f"lightning {info['lightning']}; {reps} repetitions, medians [min-max]\n"
     )
     print(table(results))
-    print(f"\nWrote {BENCH_DIR / 'results.json'} in {info['seconds']} s.")
+    print(f"\nWrote {args.output} in {info['seconds']} s.")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ The render uses a CPU-only cluster's answers (CLUSTER_ANSWERS): the scripts run 
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import project_env
+from test_readme import readme_commands
 
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
 # Long enough to be preempted mid-run: 10 epochs of 79 steps per rank.
@@ -31,18 +33,60 @@ def job_log(project: Path, job: str) -> str:
     return "".join(p.read_text() for p in sorted((project / "slurm" / "logs").glob(f"*-{job}.*")))
 
 
-def test_multi_node_sbatch_trains_ddp_across_two_nodes(slurm_cluster, cluster_project: Path) -> None:
+# The generated README's SLURM commands, as this CPU-only test cluster (2 nodes of 2 CPUs) runs them:
+# GPU flags dropped, 4 nodes asked as 2; each with what it must give (nodes, processes per node).
+README_SBATCH = {
+    "sbatch slurm/single_node.sbatch": ("", (1, 1)),
+    "sbatch slurm/multi_node.sbatch": ("", (2, 1)),
+    "sbatch --nodes=4 slurm/multi_node.sbatch trainer.max_epochs=50 model.optimizer.lr=1e-4": ("--nodes=4", (2, 1)),
+    "sbatch --nodes=2 --gpus-per-node=2 --ntasks-per-node=2 slurm/multi_node.sbatch": ("--gpus-per-node=2", (2, 2)),
+}
+ON_THE_TEST_CLUSTER = {"--nodes=4": "--nodes=2", "--gpus-per-node=2": ""}
+
+
+@pytest.mark.parametrize("command", sorted(README_SBATCH))
+def test_readme_sbatch_command(slurm_cluster, cluster_project: Path, command: str) -> None:
+    assert command in readme_commands(cluster_project / "README.md")
+    changed, (nodes, per_node) = README_SBATCH[command]
+    adapted = command.replace(changed, ON_THE_TEST_CLUSTER[changed]) if changed else command
     before = run_folders(cluster_project)
-    job = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *FAST)
+    job = slurm_cluster.sbatch(cluster_project, *shlex.split(adapted)[1:], *FAST)
+    watched = slurm_cluster.command(cluster_project, "squeue", "--me").stdout  # the README's "watch a job"
+    assert job in watched or slurm_cluster.state(job) == "COMPLETED"
+    assert f"JobId={job}" in slurm_cluster.command(cluster_project, "scontrol", "show", "job", job).stdout
     assert slurm_cluster.wait(job) == "COMPLETED", job_log(cluster_project, job)
     folder = cluster_project / "logs" / "train" / "runs" / f"slurm-{job}"
     assert [f for f in run_folders(cluster_project) if f not in before] == [folder]  # exactly one run folder
     result = summary(folder)
-    assert (result["world_size"], result["num_nodes"], result["devices"]) == (2, 2, 1)
+    assert (result["num_nodes"], result["devices"], result["world_size"]) == (nodes, per_node, nodes * per_node)
     assert result["status"] == "finished" and result["strategy"] == "ddp"
     log = job_log(cluster_project, job)
-    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1, MEMBER: 2/2" in log  # both ranks' output
+    world = nodes * per_node
+    assert all(f"GLOBAL_RANK: {r}, MEMBER: {r + 1}/{world}" in log for r in range(world))  # every rank's output
     assert "The `srun` command is available" not in log
+    assert (cluster_project / "slurm" / "logs" / f"cluster-lab-{job}.err").is_file()  # what `tail -f` reads
+    if "model.optimizer.lr=1e-4" in command:
+        assert "lr: 0.0001" in (folder / ".hydra" / "config.yaml").read_text()
+
+
+def test_readme_interactive_srun(slurm_cluster, cluster_project: Path) -> None:
+    # `salloc ...` then, inside it, `srun --job-name=train python train.py trainer=ddp_multinode`: here one command.
+    salloc = next(c for c in readme_commands(cluster_project / "README.md") if c.startswith("salloc "))
+    srun = "srun --job-name=train python train.py trainer=ddp_multinode"
+    assert srun in readme_commands(cluster_project / "README.md")
+    allocation = [a for a in shlex.split(salloc)[1:] if not a.startswith(("--gpus-per-node", "--ntasks-per-node"))]
+    before = run_folders(cluster_project)
+    slurm_cluster.command(
+        cluster_project,
+        "salloc",
+        *allocation,
+        "--ntasks-per-node=2",
+        *shlex.split(srun),
+        "trainer.accelerator=cpu",
+        *FAST,
+    )
+    (folder,) = [f for f in run_folders(cluster_project) if f not in before]
+    assert folder.name.startswith("slurm-") and summary(folder)["world_size"] == 2
 
 
 def test_preempted_job_requeues_and_resumes_in_its_folder(slurm_cluster, cluster_project: Path) -> None:
@@ -72,10 +116,14 @@ def test_preempted_job_requeues_and_resumes_in_its_folder(slurm_cluster, cluster
     assert (resumed["global_step"], resumed["epochs"]) == (reference["global_step"], reference["epochs"])
 
 
+README_SWEEP = "python train.py -m hydra/launcher=slurm trainer=ddp_multinode model.optimizer.lr=1e-3,1e-4"
+
+
 def test_submitit_sweep_runs_one_ddp_job_per_point(slurm_cluster, cluster_project: Path) -> None:
-    sweep = ["-m", "hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "trainer=ddp_multinode"]
+    assert README_SWEEP in readme_commands(cluster_project / "README.md")
+    sweep = ["hydra.launcher.tasks_per_node=2"]  # 2 CPU processes per job on this cluster
     result = subprocess.run(
-        [sys.executable, "train.py", *sweep, "trainer.accelerator=cpu", "seed=1,2", *FAST],
+        [sys.executable, *README_SWEEP.split()[1:], *sweep, "trainer.accelerator=cpu", *FAST],
         cwd=cluster_project,
         env=project_env(cluster_project, **slurm_cluster.env),
         capture_output=True,
@@ -202,6 +250,7 @@ def test_two_runs_in_one_job_get_a_folder_each(slurm_cluster, cluster_project: P
 
 SIGNAL_AT = """
 import os
+import shlex
 import signal
 
 import lightning as L

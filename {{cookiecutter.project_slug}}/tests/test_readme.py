@@ -155,7 +155,8 @@ def logs_to_wandb_offline(run, command: str) -> None:
     assert "wandb: logging offline, no API key configured" in result.stdout + result.stderr
 
 
-GPUS = {{ cookiecutter.slurm_gpus_per_node if cookiecutter.slurm_gpus_per_node|int > 0 else 1 }}  # per node, in the salloc line
+GPUS = {{ cookiecutter.slurm_gpus_per_node | int }}  # per node, in the salloc line
+ALLOCATION = f"--gpus-per-node={GPUS} --ntasks-per-node={GPUS}" if GPUS else "--ntasks-per-node=1"
 ON_A_CLUSTER = "needs SLURM: the template's tests/test_slurm.py runs it on a two-node test cluster"
 BY_THE_TEMPLATE = "installs or runs this project as a whole: the template's tests do (test_readme.py)"
 # Every README command: how it is checked here, or why it is checked elsewhere.
@@ -180,8 +181,8 @@ COMMANDS = {
     "sbatch slurm/multi_node.sbatch": ON_A_CLUSTER,
     "sbatch --nodes=4 slurm/multi_node.sbatch trainer.max_epochs=50 model.optimizer.lr=1e-4": ON_A_CLUSTER,
     "sbatch --nodes=2 --gpus-per-node=2 --ntasks-per-node=2 slurm/multi_node.sbatch": ON_A_CLUSTER,
-    f"salloc --nodes=1 --gpus-per-node={GPUS} --ntasks-per-node={GPUS} --time=1:00:00": ON_A_CLUSTER,
-    "srun python train.py trainer=ddp_multinode": ON_A_CLUSTER,
+    f"salloc --nodes=1 {ALLOCATION} --time=1:00:00": ON_A_CLUSTER,
+    "srun --job-name=train python train.py trainer=ddp_multinode": ON_A_CLUSTER,
     "python train.py -m hydra/launcher=slurm trainer=ddp_multinode model.optimizer.lr=1e-3,1e-4": ON_A_CLUSTER,
     "squeue --me": ON_A_CLUSTER,
     "scontrol show job <job id>": ON_A_CLUSTER,

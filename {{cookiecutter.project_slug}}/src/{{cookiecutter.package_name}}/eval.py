@@ -6,6 +6,7 @@ line still apply on top. A checkpoint from elsewhere uses configs/eval.yaml and 
 """
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not ckpt_path or not Path(ckpt_path).is_file():
         raise ConfigError(f"eval.py needs ckpt_path=path/to/file.ckpt, and {ckpt_path!r} is not a file.")
     datamodule, model, trainer = build(cfg)
+    # Lightning asks for the training callbacks whenever a checkpoint is loaded; testing needs none of them.
+    warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided")
     trainer.test(model, datamodule=datamodule, ckpt_path=str(Path(ckpt_path).resolve()))
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
 

@@ -56,4 +56,7 @@ def wandb_logger(offline: bool = False, **kwargs: Any) -> WandbLogger:
         offline = True
     if kwargs.get("save_dir") and not (kwargs.get("id") or kwargs.get("version")):
         kwargs["id"] = _run_id(kwargs["save_dir"])
-    return WandbLogger(offline=offline, **kwargs)
+    logger = WandbLogger(offline=offline, **kwargs)
+    # Lightning passes anonymous=None, which wandb answers with a warning nobody can act on.
+    logger._wandb_init.pop("anonymous", None)
+    return logger

@@ -116,6 +116,7 @@ def main(
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
     def hydra_task(cfg: DictConfig) -> Any:
+        console.quiet()  # again: jobs that a sweep's launcher (submitit) runs start here, not in main()
         if prepare is not None:
             cfg = prepare(cfg, list(HydraConfig.get().overrides.task))
         OmegaConf.resolve(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start

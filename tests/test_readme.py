@@ -1,0 +1,112 @@
+"""Every command the template's README tells a user to type runs in this suite, with its promised outcome.
+
+A README command with no entry in COMMANDS fails `test_every_readme_command_is_tested`. The generated
+project's README is tested by the project itself (its tests/test_readme.py, run by
+test_generated_project.py) and, for its SLURM commands, by tests/test_slurm.py.
+"""
+
+import os
+import re
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE, render
+
+TOOLS = "python|pip|pytest|cookiecutter|sbatch|srun|salloc|squeue|scontrol|scancel|torchrun"
+
+
+def readme_commands(readme: Path) -> list[str]:
+    """The lines of the README's ```bash blocks and its inline `python ...`-style commands, comments cut."""
+    text = readme.read_text()
+    commands = [
+        re.split(r"(?:^|\s+)#", line)[0].strip()
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+        for line in block.splitlines()
+    ]
+    commands += re.findall(rf"`((?:{TOOLS}) [^`]*)`", text)
+    return [command for command in commands if command]
+
+
+FIRST = (
+    "pip install cookiecutter && cookiecutter --no-input -o /tmp/demo . && cd /tmp/demo/my-project"
+    ' && pip install -e ".[dev]" && python train.py'
+)
+GENERATED = "a command of the generated project's README: its tests/test_readme.py runs it"
+# Every README command: the test that runs it, or why none here does.
+COMMANDS = {
+    FIRST: "test_render_install_and_train_as_the_readme_says",
+    "pip install torch==2.13.0 -r requirements-dev.txt && pytest": "this suite itself (.ci/run runs it in CI)",
+    "python train.py -m trainer=ddp model.optimizer.lr=1e-3,1e-4": GENERATED,
+    "cookiecutter gh:<org>/cookiecutter-lightning-hydra": "needs the network: the same render as `cookiecutter .`",
+    "sbatch --nodes=0 slurm/multi_node.sbatch": "test_slurm.py::test_bad_node_count_starts_no_run",
+    "sbatch --nodes=two …": "test_slurm.py::test_bad_node_count_starts_no_run",
+    "sbatch --nodes=3 …": "test_slurm.py::test_bad_node_count_starts_no_run",
+    'squeue --me -o "%i %T %r"': "test_slurm.py::test_bad_node_count_starts_no_run",
+    "python benchmarks/run.py --quick": "test_benchmarks_run_to_their_table",
+}
+
+
+def test_every_readme_command_is_tested(default_project: Path) -> None:
+    commands = readme_commands(TEMPLATE / "README.md")
+    assert sorted(set(commands) - set(COMMANDS)) == [], "README commands with no entry in COMMANDS"
+    assert sorted(set(COMMANDS) - set(commands)) == [], "COMMANDS no longer in the README"
+    for command, check in COMMANDS.items():
+        if check == GENERATED:  # the generated project's own README test must know it
+            assert command in readme_commands(default_project / "README.md")
+            assert command in (default_project / "tests" / "test_readme.py").read_text()
+        elif check.startswith("test_"):
+            module, _, name = check.rpartition("::")
+            source = (TEMPLATE / "tests" / (module or Path(__file__).name)).read_text()
+            assert f"def {name or check}(" in source, check
+
+
+def isolated_python(folder: Path) -> Path:
+    """A fresh virtual environment that sees this one's packages (torch, lightning...) as installed, so that
+    `pip install` finds them satisfied instead of downloading them again."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    (purelib,) = Path(folder, "lib").glob("python3*/site-packages")
+    (purelib / "parent.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    return folder / "bin"
+
+
+def test_render_install_and_train_as_the_readme_says(tmp_path: Path) -> None:
+    bin_dir = isolated_python(tmp_path / "venv")
+    command = FIRST.replace("/tmp/demo", str(tmp_path / "demo"))
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PROJECT_ROOT": str(tmp_path)}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=TEMPLATE, env=env, capture_output=True, text=True, timeout=1200
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Test metric" in result.stdout + result.stderr
+    (summary,) = (tmp_path / "logs").rglob("summary.json")
+    assert '"test/acc": 0.9' in summary.read_text()  # "~0.95 test accuracy"
+    # installed into that environment, as the console scripts too
+    installed = subprocess.run([bin_dir / "my-project-train", "--help"], env=env, capture_output=True, text=True)
+    assert installed.returncode == 0 and "trainer" in installed.stdout
+
+
+@pytest.mark.skipif(os.cpu_count() < 2, reason="the benchmark's DDP rows need 2 cores")
+def test_benchmarks_run_to_their_table(tmp_path: Path) -> None:
+    # The README's command in its smallest setting (one repetition): it must reach its table and exit 0,
+    # silently, whatever its 2-rank runs do at exit.
+    result = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick", "--reps", "1", "--output", str(tmp_path / "results.json")],
+        cwd=TEMPLATE,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "| throughput tiny, 2-rank DDP, CPU |" in result.stdout
+    assert "terminate called" not in result.stdout + result.stderr
+
+
+def test_generated_readme_mentions_every_trainer_config(tmp_path: Path) -> None:
+    project = render(tmp_path)
+    readme = (project / "README.md").read_text()
+    for config in (project / "configs" / "trainer").glob("*.yaml"):
+        assert f"`{config.stem}`" in readme, config.stem
