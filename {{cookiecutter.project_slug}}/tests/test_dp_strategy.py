@@ -20,11 +20,16 @@ from {{cookiecutter.package_name}}.strategies.dp import (
     _Forward,
 )
 
+# These run DataParallel's machinery on the CPU (threads, CPU replicas), where nn.DataParallel takes the
+# module as is; where CUDA is visible it insists on GPUs, and test_train.py's test_dp_on_gpus_trains runs.
+CPU_ONLY = pytest.mark.skipif(torch.cuda.is_available(), reason="a CPU stand-in; GPUs run test_dp_on_gpus_trains")
+
 
 def test_dp_is_registered_for_the_trainer() -> None:
     assert StrategyRegistry["dp"]["strategy"] is DataParallelStrategy
 
 
+@CPU_ONLY
 def test_steps_run_forward_through_data_parallel_and_log_whole_batch_metrics() -> None:
     cfg = compose_train("trainer.max_epochs=1")
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -122,6 +127,7 @@ X = torch.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 4.0]])  # 3 rows: replicas get 
 Y = torch.tensor([[1.0], [-2.0], [7.0]])
 
 
+@CPU_ONLY
 def test_each_replica_sees_its_own_device_in_a_worker_thread(two_replicas) -> None:
     model, data_parallel = two_replicas
     data_parallel(X, Y)
@@ -131,6 +137,7 @@ def test_each_replica_sees_its_own_device_in_a_worker_thread(two_replicas) -> No
     assert model.device == torch.device("cpu")  # the original module is left alone
 
 
+@CPU_ONLY
 def test_replicas_run_under_the_callers_autocast_dtype(two_replicas) -> None:
     model, data_parallel = two_replicas
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -138,6 +145,7 @@ def test_replicas_run_under_the_callers_autocast_dtype(two_replicas) -> None:
     assert [s["autocast"] for s in model.seen] == [(True, torch.bfloat16)] * 2
 
 
+@CPU_ONLY
 def test_replicas_run_in_the_callers_inference_mode(two_replicas) -> None:
     model, data_parallel = two_replicas
     with torch.inference_mode():
@@ -147,6 +155,7 @@ def test_replicas_run_in_the_callers_inference_mode(two_replicas) -> None:
     assert [s["inference"] for s in model.seen[2:]] == [False, False]
 
 
+@CPU_ONLY
 def test_a_0_dim_output_is_the_whole_batch_value_with_its_gradient(two_replicas) -> None:
     model, data_parallel = two_replicas
     output = data_parallel(X, Y)
@@ -162,6 +171,7 @@ def test_a_0_dim_output_is_the_whole_batch_value_with_its_gradient(two_replicas)
     assert torch.allclose(parallel_grad, model.layer.weight.grad)
 
 
+@CPU_ONLY
 def test_a_value_logged_in_forward_is_logged_once_with_its_whole_batch_value(two_replicas) -> None:
     model, data_parallel = two_replicas
     data_parallel(X, Y)

@@ -43,7 +43,8 @@ def trains_the_example(run, command: str) -> None:
     (folder,) = run.folders()
     summary = run.summary(folder)
     assert summary["status"] == "finished" and summary["metrics"]["test/acc"] >= 0.90  # "~0.95 test accuracy"
-    assert (summary["strategy"], summary["accelerator"], summary["world_size"]) == ("single_device", "cpu", 1)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # trainer=default takes a GPU where there is one
+    assert (summary["strategy"], summary["accelerator"], summary["world_size"]) == ("single_device", device, 1)
     assert summary["metrics"]["train/samples_per_sec"] > 0  # the throughput readout (callbacks/throughput.py)
     # last.ckpt is the newest state; the best is its own file, and what was tested
     assert resume.saved_step(folder / "checkpoints" / "last.ckpt") == summary["global_step"] > 0

@@ -58,14 +58,14 @@ overrides = sys.argv[1:]
 for seed in (1, 2):
     sys.argv = ["train.py", f"seed={seed}", *overrides]  # Lightning starts the other rank from sys.argv
     train.main()
-    print("LEFT:", sorted(k for k in os.environ if k in {names!r}))
+    print("LEFT:", sorted(k for k in os.environ if k in NAMES))
 """
 
 
 def test_two_runs_in_one_process_get_a_folder_each_and_leave_nothing_behind(run, tmp_path) -> None:
     names = ["MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK", launch.RUN_ID_ENV]
     names.append(launch.RUN_CONFIG_ENV)
-    (tmp_path / "driver.py").write_text(DRIVER.format(names=names))
+    (tmp_path / "driver.py").write_text(DRIVER.replace("NAMES", repr(names)))
     result = run(str(tmp_path / "driver.py"), "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", *FAST)
     assert result.stdout.count("LEFT: []") == 2, result.stdout[-2000:]
     folders = run.folders()
