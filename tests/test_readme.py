@@ -34,6 +34,7 @@ FIRST = (
     "pip install cookiecutter && cookiecutter --no-input -o /tmp/demo . && cd /tmp/demo/my-project"
     ' && pip install -e ".[dev]" && python train.py'
 )
+REPLAY_TEST = "test_refusal_names_the_saved_answers_and_the_command_that_renders_them"
 GENERATED = "a command of the generated project's README: its tests/test_readme.py runs it"
 # Every README command: the test that runs it, or why none here does.
 COMMANDS = {
@@ -46,6 +47,7 @@ COMMANDS = {
     "sbatch --nodes=3 …": "test_slurm.py::test_bad_node_count_starts_no_run",
     'squeue --me -o "%i %T %r"': "test_slurm.py::test_bad_node_count_starts_no_run",
     "python benchmarks/run.py --quick": "test_benchmarks_run_to_their_table",
+    "cookiecutter --replay-file …": f"test_hooks.py::{REPLAY_TEST}",
 }
 
 
