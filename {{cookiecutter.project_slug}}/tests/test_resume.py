@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import PROJECT
 
+from {{cookiecutter.package_name}}.strategies import atomic_checkpoint_io
 from {{cookiecutter.package_name}}.utils import resume
 
 # Deterministic and slow enough to be killed mid-run: 158 steps per epoch on one process.
@@ -121,3 +122,14 @@ def test_resume_picks_the_checkpoint_with_most_steps_whatever_the_file_times(tmp
     os.utime(tmp_path / "hpc_ckpt_2.ckpt", (1_000, 1_000))
     (tmp_path / "checkpoints" / ".last.ckpt.partial").write_bytes(b"killed mid-write")
     assert resume.newest_checkpoint(tmp_path) == tmp_path / "hpc_ckpt_2.ckpt"
+
+
+def test_atomic_checkpoint_io_clears_what_a_killed_write_left_and_refuses_storage_options(tmp_path: Path) -> None:
+    io = atomic_checkpoint_io.AtomicCheckpointIO()
+    (tmp_path / ".epoch_003.ckpt.partial").write_bytes(b"a write killed half-way")  # as large as a checkpoint
+    io.save_checkpoint({"global_step": 7}, tmp_path / "last.ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+    assert resume.saved_step(tmp_path / "last.ckpt") == 7
+    with pytest.raises(TypeError, match="storage_options"):
+        io.save_checkpoint({"global_step": 8}, tmp_path / "last.ckpt", storage_options={"x": 1})
+    assert resume.saved_step(tmp_path / "last.ckpt") == 7
