@@ -1,5 +1,6 @@
 """scikit-learn's 8x8 handwritten digits: 1,797 images that ship with the package (no download)."""
 
+import warnings
 from collections.abc import Iterator
 
 import lightning as L
@@ -59,6 +60,10 @@ class DigitsDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
+        if num_workers == 0:
+            # Lightning advises worker processes on any machine with more than 2 cores; for data already in
+            # memory they would only add start-up time (benchmarks/README.md), so the advice is noise here.
+            warnings.filterwarnings("ignore", message=".*does not have many workers")
         self.splits: dict[str, Dataset] = {}
         self.resume_state: dict = {}
 
