@@ -7,8 +7,11 @@ the promise is about ranks, folders or files rather than accuracy.
 """
 
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -148,6 +151,20 @@ def starts_from_a_checkpoint(run, command: str) -> None:
     assert run.summary(second)["global_step"] == 8
 
 
+def torchrun_ranks_share_one_folder(run, command: str) -> None:
+    torchrun = [sys.executable, "-m", "torch.distributed.run", *shlex.split(command)[1:]]
+    for overrides in ([], ["ckpt_path=last", "trainer.max_epochs=2"]):  # then resumed by hand
+        env = {**os.environ, "PROJECT_ROOT": str(run.root), "PYTHONPATH": str(PROJECT / "src")}
+        result = subprocess.run(
+            [*torchrun, *QUICK, *overrides], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        (folder,) = run.folders()  # both ranks, and the resume, in one folder
+        assert folder.name.startswith("torchrun-")
+    summary = run.summary(folder)
+    assert (summary["world_size"], summary["global_step"]) == (2, 8)
+
+
 def logs_to_wandb_offline(run, command: str) -> None:
     pytest.importorskip("wandb", reason="wandb is an optional extra of this project")
     env = {"WANDB_API_KEY": "", "WANDB_MODE": "", "HOME": str(run.root)}
@@ -176,6 +193,9 @@ COMMANDS = {
     "python train.py ckpt_path=last": continues_the_newest_run,
     "python train.py ckpt_path=path/to/file.ckpt": starts_from_a_checkpoint,
     "python train.py logger=wandb": logs_to_wandb_offline,
+    "torchrun --standalone --nproc-per-node=2 train.py trainer=ddp_multinode trainer.accelerator=cpu": (
+        torchrun_ranks_share_one_folder
+    ),
     'pip install -e ".[dev]"': BY_THE_TEMPLATE,
     'pip install -e ".[wandb]"': BY_THE_TEMPLATE,
     "pytest": BY_THE_TEMPLATE,

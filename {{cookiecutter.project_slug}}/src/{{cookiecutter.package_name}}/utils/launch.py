@@ -51,6 +51,7 @@ def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
       own: an `srun` step after the first adds `.<step>`; a run started without srun adds `-2`, `-3`...
       unless it continues (`ckpt_path=last`: the newest of the job's folders that has checkpoints).
     - With `ckpt_path=last` elsewhere: the newest earlier run that has checkpoints, to continue it.
+    - Under torchrun: `torchrun-<its run id>` (`--standalone` makes one up), the same on every rank.
     - Otherwise the start time.
     Decided once per run and handed down in an environment variable, so that jobs a sweep submits
     (submitit), and those jobs when resubmitted, land in the folders the sweep started.
@@ -62,8 +63,13 @@ def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
             os.environ[RUN_ID_ENV] = _slurm_run_id(job, runs, resuming=ckpt_path == "last")
         else:
             previous = resume.latest_run(runs)
-            resuming = ckpt_path == "last" and previous is not None
-            os.environ[RUN_ID_ENV] = previous.name if resuming else time.strftime("%Y-%m-%d_%H-%M-%S")
+            torchrun = os.environ.get("TORCHELASTIC_RUN_ID", "none")  # the same on every rank and restart
+            if ckpt_path == "last" and previous is not None:
+                os.environ[RUN_ID_ENV] = previous.name
+            elif torchrun != "none":  # ranks started by torchrun name the folder alone: not from the clock
+                os.environ[RUN_ID_ENV] = f"torchrun-{torchrun}"
+            else:
+                os.environ[RUN_ID_ENV] = time.strftime("%Y-%m-%d_%H-%M-%S")
     return os.environ[RUN_ID_ENV]
 
 
@@ -75,6 +81,8 @@ def _slurm_run_id(job: str, runs: Path, resuming: bool) -> str:
         # Every rank of a step computes this alone, so it must not depend on which folders exist yet.
         # A requeued job numbers its steps from 0 again and so comes back to the same folders.
         return name if step == "0" else f"{name}.{step}"
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # torchrun in the batch script: every rank decides alone too
+        return name
     # One process decides (Lightning starts the other ranks): a later run of the job gets a new folder.
     taken = [name] + [f"{name}-{n}" for n in range(2, 1000) if (runs / f"{name}-{n}").exists()]
     if resuming:
