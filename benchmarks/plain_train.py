@@ -14,6 +14,11 @@ The same work as `python train.py test=false` in the generated project:
 What it leaves out, being plain: a progress bar, a model summary, callbacks, config composition, a logger.
 Timing: StepClock (step_clock.py) at the start of every step, exactly where the generated side's
 StepTimer callback calls it.
+Ending: gloo's worker thread drops the tensors of the last all_reduce a moment after the caller's wait returns,
+and a tensor Python still sees needs the GIL for that. Were it still running when the interpreter tears down,
+it would abort the process ("terminate called without an active exception", torchrun: exit -6).
+destroy_process_group joins those threads only if nothing else holds the group; hence DDP lives inside train(),
+and torch.distributed.nn is imported before the group exists.
 """
 
 import argparse
@@ -59,12 +64,9 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
-    distributed = "LOCAL_RANK" in os.environ  # started by torchrun
+def train(args: argparse.Namespace, distributed: bool) -> None:
     rank, world_size, local_rank = 0, 1, 0
     if distributed:
-        dist.init_process_group("nccl" if args.device == "cuda" else "gloo")
         rank, world_size, local_rank = dist.get_rank(), dist.get_world_size(), int(os.environ["LOCAL_RANK"])
     device = torch.device(f"cuda:{local_rank}" if args.device == "cuda" else "cpu")
     torch.manual_seed(42)
@@ -126,8 +128,20 @@ def main() -> None:
             torch.save(state, os.path.join(args.out_dir, "last.pt"))
 
     clock.finish(rank, world_size)
+
+
+def main() -> None:
+    args = parse_args()
+    distributed = "LOCAL_RANK" in os.environ  # started by torchrun
     if distributed:
-        dist.destroy_process_group()
+        # Before the group exists: imported later (DDP does), its functions' `group=group.WORLD` defaults
+        # would hold the group for good. Here, not at the top: one process has no use for it.
+        import torch.distributed.nn  # noqa: F401
+
+        dist.init_process_group("nccl" if args.device == "cuda" else "gloo")
+    train(args, distributed)
+    if distributed:
+        dist.destroy_process_group()  # train() has returned: nothing else holds the group, its threads end here
 
 
 if __name__ == "__main__":
