@@ -78,3 +78,20 @@ def warn_if_requeue_signal_unhandled() -> None:
             "the job was not requeued (the run had finished or failed).",
             file=sys.stderr,
         )
+
+
+def end_process_group() -> None:
+    """Close the process group a run opened, on every rank, before Python exits or the next run starts.
+
+    Gap this fills: Lightning leaves the group open, and torch's destroy_process_group is what joins gloo's
+    worker threads. Left running, such a thread can drop the last tensor of an all-reduce while the
+    interpreter tears down; taking the GIL then ends the thread inside a noexcept destructor and aborts the
+    process ("terminate called without an active exception", exit -6 under torchrun). Called after each run
+    (utils/launch.py) and at exit of every process that imports this package (ddp_spawn's workers too).
+    """
+    if "torch.distributed" not in sys.modules:  # nothing was started (e.g. the config was refused)
+        return
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -114,7 +114,7 @@ def main(
         try:
             _report_errors(task, OmegaConf.load(handed_down))
         finally:
-            _end_process_group()
+            cluster.end_process_group()
         return
     if cluster.global_rank() > 0:
         # srun/torchrun rank other than zero: same folder as rank zero, but leave its files to rank zero.
@@ -135,7 +135,7 @@ def main(
         finally:
             # A sweep runs its jobs one after another in this process, and so may a notebook or a script
             # calling main() twice: leave no process group and none of this run's variables behind.
-            _end_process_group()
+            cluster.end_process_group()
             if handover is not None:
                 handover.unlink(missing_ok=True)  # it holds resolved values, ${oc.env:...} secrets included
             for key, value in before.items():
@@ -170,20 +170,6 @@ def _write_handover(cfg: DictConfig) -> Path | None:
         file.write(OmegaConf.to_yaml(cfg))
     os.environ[RUN_CONFIG_ENV] = str(path)
     return path
-
-
-def _end_process_group() -> None:
-    """Close the process group this run opened, on every rank, before Python exits or the next run starts.
-
-    Left open, gloo's threads are still running when the interpreter tears down, which can abort
-    the process at exit (`terminate called without an active exception`).
-    """
-    if "torch" not in sys.modules:  # nothing was started (e.g. the config was refused)
-        return
-    import torch.distributed
-
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
 
 
 def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
