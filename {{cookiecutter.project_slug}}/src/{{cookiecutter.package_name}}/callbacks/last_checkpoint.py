@@ -6,6 +6,8 @@ again every epoch since; and ModelCheckpoint refuses a step interval together wi
 This is ModelCheckpoint with no metric, one file overwritten in place, saved on both triggers.
 """
 
+from typing import Any
+
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 
@@ -22,6 +24,10 @@ class LastCheckpoint(ModelCheckpoint):
         # At every epoch end too. Both triggers at one step save once (ModelCheckpoint skips a step it saved).
         self._every_n_epochs = 1
 
-    @property
-    def newest_path(self) -> str:
-        return self.best_model_path  # with no metric, the "best" is the one written last
+
+def last_checkpoint_path(trainer: Any) -> str:
+    """The path of the run's last.ckpt so far ("" before the first), as LastCheckpoint wrote it."""
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, LastCheckpoint):
+            return callback.best_model_path  # with no metric, the "best" is the one written last
+    return ""

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies import DDPStrategy
 
-from {{cookiecutter.package_name}}.callbacks.last_checkpoint import LastCheckpoint
+from {{cookiecutter.package_name}}.callbacks.last_checkpoint import last_checkpoint_path
 from {{cookiecutter.package_name}}.utils.checks import RunStopped
 
 
@@ -54,10 +54,11 @@ class RunSummary(Callback):
             world_size=trainer.world_size,
             **fields,
         )
-        for callback in trainer.checkpoint_callbacks:  # ddp_spawn hands back only the best: keep what we had
-            key = "last_ckpt_path" if isinstance(callback, LastCheckpoint) else "best_ckpt_path"
-            if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
-                summary[key] = callback.best_model_path
+        # ddp_spawn hands back only the best path: keep what we had
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        for key, path in (("best_ckpt_path", best), ("last_ckpt_path", last_checkpoint_path(trainer))):
+            if path:
+                summary[key] = path
         metrics = summary.setdefault("metrics", {})
         metrics.update({name: round(float(value), 6) for name, value in trainer.callback_metrics.items()})
         self.path.parent.mkdir(parents=True, exist_ok=True)

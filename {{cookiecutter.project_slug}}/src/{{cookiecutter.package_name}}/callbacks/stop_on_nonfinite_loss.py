@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from {{cookiecutter.package_name}}.callbacks.last_checkpoint import last_checkpoint_path
 from {{cookiecutter.package_name}}.utils.checks import RunStopped
 
 
@@ -63,7 +64,7 @@ class StopOnNonFiniteLoss(Callback):
             return
         step, rank, loss = min(bad, key=lambda b: b[:2])
         where = f" on rank {rank}" if trainer.world_size > 1 else ""
-        last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else None
+        last = last_checkpoint_path(trainer)
         raise RunStopped(
             f"the training loss is {loss} at step {step}{where} (epoch {trainer.current_epoch}); "
             f"the last good checkpoint is {last or 'not written yet'}. Lower model.optimizer.lr or check the data."

@@ -84,14 +84,11 @@ def _slurm_run_id(job: str, runs: Path, resuming: bool) -> str:
     if "TORCHELASTIC_RUN_ID" in os.environ:  # torchrun in the batch script: every rank decides alone too
         return name
     # One process decides (Lightning starts the other ranks): a later run of the job gets a new folder.
-    taken = [name] + [f"{name}-{n}" for n in range(2, 1000) if (runs / f"{name}-{n}").exists()]
+    later = {int(p.name.rpartition("-")[2]): p for p in runs.glob(f"{name}-*") if p.name.rpartition("-")[2].isdigit()}
     if resuming:
-        with_checkpoints = [runs / t for t in taken if resume.checkpoints_of(runs / t)]
-        newest = resume.latest_run(runs, among=with_checkpoints)
+        newest = resume.latest_run(runs, among=[runs / name, *later.values()])
         return newest.name if newest else name
-    if not (runs / name).exists():
-        return name
-    return f"{name}-{len(taken) + 1}"
+    return f"{name}-{max(later, default=1) + 1}" if (runs / name).exists() else name
 
 
 # Used in configs/hydra/default.yaml and configs/trainer/ddp_multinode.yaml.
@@ -107,7 +104,6 @@ def main(
     """Entry point of train.py and eval.py. `prepare(cfg, overrides)` may change the composed config
     before it is resolved and handed to other ranks (eval.py takes the trained run's model and data)."""
     console.quiet()
-    cluster.watch_requeue_signal()  # from the start: SIGUSR1's default action would end the job unsaved
     handed_down = os.environ.get(RUN_CONFIG_ENV)
     if handed_down is not None and int(os.environ.get("LOCAL_RANK", "0")) > 0:
         # A DDP child started by Lightning: the parent already composed and resolved the config.
