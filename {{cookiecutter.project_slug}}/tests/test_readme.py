@@ -137,8 +137,9 @@ def evaluates_with_the_runs_config(run, command: str) -> None:
 def continues_the_newest_run(run, command: str) -> None:
     run("train.py", "trainer=cpu", *QUICK)
     (folder,) = run.folders()
-    run("train.py", *arguments(command), "trainer=cpu", *QUICK, "trainer.max_epochs=2")
+    result = run("train.py", *arguments(command), "trainer=cpu", *QUICK, "trainer.max_epochs=2")
     assert run.folders() == [folder]  # in its folder
+    assert "exists and is not empty" not in result.stderr  # continuing in it is the point, not a warning
     assert run.summary(folder)["global_step"] == 8  # epoch 0 kept, epoch 1 added: 4 + 4 steps
 
 

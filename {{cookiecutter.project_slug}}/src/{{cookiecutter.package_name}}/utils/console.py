@@ -24,6 +24,8 @@ IGNORED_WARNINGS = (
     # Lightning under DDP, whenever it tests or validates: ranks get equal shares, so up to (ranks - 1)
     # samples count twice; nothing to change short of evaluating on one device.
     "Using `DistributedSampler` with the dataloaders",
+    # ModelCheckpoint, whenever a run continues in its own folder (ckpt_path=last), which is the point.
+    "Checkpoint directory",  # ... exists and is not empty
 )
 
 # Lightning's info lines (rank_zero_info) that say nothing about this run.
