@@ -83,7 +83,7 @@ def generated_command(project: Path, work: Workload, case: Case, run_dir: Path) 
     if case.compile:  # torch.compile through the config: the network is built inside a torch.compile call
         net = [
             "~model.net",
-            f"+model.net={{_target_:torch.compile,model:{{_target_:my_project.models.components.mlp.MLP,"
+            f"+model.net={{_target_:torch.compile,model:{{_target_:my_project.models.nets.mlp.MLP,"
             f"in_features:64,hidden:[{hidden}],num_classes:10,dropout:0.1}}}}",
         ]
     return [

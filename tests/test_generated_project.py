@@ -26,7 +26,7 @@ def test_project_builds_with_console_scripts(default_project: Path, tmp_path: Pa
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
-    assert "my_project/strategies/dp.py" in names
+    assert "my_project/harness/strategies/dp.py" in names
     assert "my-project-train = my_project.train:main" in entry_points
     assert "my-project-eval = my_project.eval:main" in entry_points
 

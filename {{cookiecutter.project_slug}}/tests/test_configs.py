@@ -7,9 +7,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import {{cookiecutter.package_name}}.utils.launch  # noqa: F401  registers the ${run_id:} and ${cluster:} resolvers
+import {{cookiecutter.package_name}}.harness.launch  # noqa: F401  registers the ${run_id:} and ${cluster:} resolvers
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = {{cookiecutter.package_name}}.harness.launch.CONFIG_DIR
 
 
 def options(group: str) -> list[str]:

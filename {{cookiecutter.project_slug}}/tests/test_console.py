@@ -8,9 +8,9 @@ from pathlib import Path
 
 from conftest import PROJECT
 
-from {{cookiecutter.package_name}}.utils import console
+from {{cookiecutter.package_name}}.harness import console
 
-# Lines that default runs printed before (utils/console.py, callbacks/progress_bar.py say what silences each).
+# Lines that default runs printed before (harness/console.py, harness/callbacks/progress_bar.py say what silences each).
 NOISE = [
     "💡 Tip:",  # Lightning advertising litlogger and litmodels
     "Trainer already configured with model summary callbacks",
@@ -63,7 +63,7 @@ CHILD = """
 import multiprocessing
 import warnings
 
-from {package}.utils import console
+from {package}.harness import console
 
 
 def warn():

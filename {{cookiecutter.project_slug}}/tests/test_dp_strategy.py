@@ -14,7 +14,7 @@ from test_configs import compose_train
 from torch import nn
 from torch.nn.parallel import scatter_gather
 
-from {{cookiecutter.package_name}}.strategies.dp import (
+from {{cookiecutter.package_name}}.harness.strategies.dp import (
     DataParallelStrategy,
     _DataParallel,
     _Forward,

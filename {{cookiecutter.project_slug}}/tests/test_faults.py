@@ -12,7 +12,7 @@ import torch
 from conftest import FAST
 from test_resume import start
 
-from {{cookiecutter.package_name}}.callbacks import stop_on_nonfinite_loss
+from {{cookiecutter.package_name}}.harness.callbacks import stop_on_nonfinite_loss
 
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 
@@ -181,7 +181,7 @@ def test_logger_without_its_package_says_how_to_install_it(run, tmp_path) -> Non
 EARLY_SIGNAL = """
 import os, signal
 import {{cookiecutter.package_name}}
-from {{cookiecutter.package_name}}.utils import cluster
+from {{cookiecutter.package_name}}.harness import cluster
 
 os.kill(os.getpid(), signal.SIGUSR1)
 print("alive, pending:", cluster.requeue_signal_pending())
@@ -190,7 +190,7 @@ print("alive, pending:", cluster.requeue_signal_pending())
 
 def test_requeue_signal_during_start_up_is_noted_not_fatal(run) -> None:
     # SLURM may send its warning while a job is still importing or meeting its peers; nothing acts on it
-    # yet (callbacks/slurm_requeue.py does at its first check), but it must not end the process.
+    # yet (harness/callbacks/slurm_requeue.py does at its first check), but it must not end the process.
     env = {"PYTHONPATH": str(run.project / "src"), "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "train", "SLURM_JOB_ID": "4"}
     result = subprocess.run(
         [sys.executable, "-c", EARLY_SIGNAL], env={**os.environ, **env}, capture_output=True, text=True, timeout=60

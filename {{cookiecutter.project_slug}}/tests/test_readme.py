@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import PROJECT
 
-from {{cookiecutter.package_name}}.utils import resume
+from {{cookiecutter.package_name}}.harness import resume
 
 QUICK = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
 TWO_CPU_RANKS = ["trainer.accelerator=cpu", "trainer.devices=2"]
@@ -48,7 +48,7 @@ def trains_the_example(run, command: str) -> None:
     assert summary["status"] == "finished" and summary["metrics"]["test/acc"] >= 0.90  # "~0.95 test accuracy"
     device = "cuda" if torch.cuda.is_available() else "cpu"  # trainer=default takes a GPU where there is one
     assert (summary["strategy"], summary["accelerator"], summary["world_size"]) == ("single_device", device, 1)
-    assert summary["metrics"]["train/samples_per_sec"] > 0  # the throughput readout (callbacks/throughput.py)
+    assert summary["metrics"]["train/samples_per_sec"] > 0  # the throughput readout (harness/callbacks/throughput.py)
     # last.ckpt is the newest state; the best is its own file, and what was tested
     assert resume.saved_step(folder / "checkpoints" / "last.ckpt") == summary["global_step"] > 0
     assert summary["tested_ckpt_path"] == summary["best_ckpt_path"] != summary["last_ckpt_path"] or (

@@ -11,8 +11,8 @@ import pytest
 import torch
 from conftest import PROJECT
 
-from {{cookiecutter.package_name}}.strategies import atomic_checkpoint_io
-from {{cookiecutter.package_name}}.utils import resume
+from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_io
+from {{cookiecutter.package_name}}.harness import resume
 
 # Deterministic and slow enough to be killed mid-run: 158 steps per epoch on one process.
 EXACT = ["trainer.deterministic=true", "trainer.max_epochs=3", "data.batch_size=8", "logger=csv", "test=false"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import FAST
 
-from {{cookiecutter.package_name}}.utils import launch
+from {{cookiecutter.package_name}}.harness import launch
 
 
 @pytest.mark.parametrize("trainer", ["ddp", "ddp_spawn"])

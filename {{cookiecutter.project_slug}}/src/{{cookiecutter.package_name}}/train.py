@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import hydra
 from omegaconf import DictConfig
 
-from {{cookiecutter.package_name}}.utils import checks, launch, resume
+from {{cookiecutter.package_name}}.harness import checks, launch, resume
 
 if TYPE_CHECKING:
     import lightning as L
@@ -28,7 +28,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     # and mistakes on the command line answer in a second instead of after its import (~2.5 s).
     import lightning as L
 
-    import {{cookiecutter.package_name}}.strategies  # noqa: F401  registers trainer=dp
+    import {{cookiecutter.package_name}}.harness.strategies  # noqa: F401  registers trainer=dp
 
     if logging.getLogger().hasHandlers():
         # `import lightning` gives the "lightning" logger a console handler of its own even when logging is

@@ -1,1 +1,1 @@
-"""LightningModules (what is trained and how) and, in components/, the networks they wrap."""
+"""LightningModules (what is trained and how) and, in nets/, the plain torch networks they wrap."""

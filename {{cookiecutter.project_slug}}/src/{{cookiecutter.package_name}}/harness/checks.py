@@ -1,0 +1,166 @@
+"""Checks a composed config before any work starts, so a run that cannot work fails in one sentence.
+
+Lightning and PyTorch would find most of these problems too, but later (after the data is loaded
+or the processes are started) and in a traceback; these messages say what to type instead.
+"""
+
+import importlib.util
+import inspect
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig
+
+
+class ConfigError(ValueError):
+    """A mistake in the config or command line; the entry point prints it without a traceback."""
+
+
+class RunStopped(RuntimeError):
+    """Training stopped on purpose (e.g. a non-finite loss); its checkpoints are kept."""
+
+
+def check_checkpoint(ckpt_path: str | None) -> None:
+    """A checkpoint to start from must exist and be readable: found now, not after the data is loaded."""
+    if ckpt_path in (None, "last"):
+        return
+    import torch  # here, not at the top: `train.py --help` need not import torch
+
+    if not Path(ckpt_path).is_file():
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} does not exist: pass a .ckpt file, or ckpt_path=last to continue the newest run."
+        )
+    try:  # memory-mapped: reads the file's index, not its tensors
+        torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}): "
+            "it may be truncated or from another program; pass another .ckpt file."
+        ) from None
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    import torch
+
+    trainer = cfg.trainer
+    strategy = str(trainer.get("strategy", "auto"))
+    accelerator = str(trainer.get("accelerator", "auto"))
+    devices = trainer.get("devices", "auto")
+    if strategy == "dp" and trainer.get("sync_batchnorm"):
+        raise ConfigError(
+            "trainer.sync_batchnorm=true cannot work under trainer=dp: its replicas are threads of one process, "
+            "each with its own BatchNorm statistics; use trainer=ddp for synchronized BatchNorm."
+        )
+    if strategy == "dp" and not torch.cuda.is_available():
+        raise ConfigError(
+            "trainer=dp splits each batch over this node's CUDA GPUs, but no CUDA GPU is visible: "
+            "use trainer=cpu for one process, or trainer=ddp trainer.accelerator=cpu trainer.devices=2 "
+            "for several CPU processes."
+        )
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} but no CUDA GPU is visible: "
+            "add trainer.accelerator=cpu to run on the CPU (with trainer=ddp, trainer.devices=N gives N CPU processes)."
+        )
+    if isinstance(devices, int) or str(devices).lstrip("-").isdigit():
+        count = int(devices)
+        if count < 1 and count != -1:
+            raise ConfigError(
+                f"trainer.devices={devices} must be a positive count, -1 or auto: e.g. trainer.devices=1."
+            )
+        if accelerator == "cpu" and count > (os.cpu_count() or 1):
+            raise ConfigError(
+                f"trainer.devices={count} asks for more CPU processes than this machine's {os.cpu_count()} cores: "
+                f"use trainer.devices={os.cpu_count()} or fewer."
+            )
+        gpus = torch.cuda.device_count()
+        if accelerator in ("gpu", "cuda") and count > gpus:
+            raise ConfigError(
+                f"trainer.devices={count} but this node has {gpus} GPUs: use trainer.devices={gpus} or fewer."
+            )
+    if int(trainer.get("num_nodes", 1)) < 1:
+        raise ConfigError(f"trainer.num_nodes={trainer.num_nodes} must be 1 or more.")
+
+
+def check_data(cfg: DictConfig) -> None:
+    if not _whole_number_at_least(cfg.data.get("batch_size", 1), 1):
+        raise ConfigError(
+            f"data.batch_size={cfg.data.batch_size} must be a whole number of 1 or more: e.g. data.batch_size=64."
+        )
+    if not _whole_number_at_least(cfg.data.get("num_workers", 0), 0):
+        raise ConfigError(
+            f"data.num_workers={cfg.data.num_workers} must be a whole number of 0 or more "
+            "(0 loads in the main process)."
+        )
+
+
+def _whole_number_at_least(value: object, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+# Loggers whose package is an optional extra of this project (pyproject.toml): (class name, module, extra).
+LOGGER_PACKAGES = [
+    ("TensorBoardLogger", ("tensorboard", "tensorboardX"), "tensorboard"),
+    ("WandbLogger", ("wandb",), "wandb"),
+]
+
+
+def check_loggers(cfg: DictConfig) -> None:
+    """A logger whose package is missing fails in Lightning with a pip line for Lightning's own extras."""
+    for name, logger in (cfg.get("logger") or {}).items():
+        target = str(logger.get("_target_", ""))
+        for class_name, modules, extra in LOGGER_PACKAGES:
+            if (class_name in target or extra in target) and not any(importlib.util.find_spec(m) for m in modules):
+                raise ConfigError(
+                    f"logger={name} needs the {modules[0]} package, which is not installed: "
+                    f'pip install -e ".[{extra}]" (or pick another logger, e.g. logger=csv).'
+                )
+
+
+def check_argument_types(cfg: DictConfig) -> None:
+    """Numbers given as words (`model.optimizer.lr=abc`) would fail deep inside training, in a traceback.
+
+    Every object built from the config (a node with `_target_`) is checked against the signature of what
+    it builds: a parameter whose default or annotation is a number must get a number.
+    """
+    for key in ("data", "model", "callbacks"):
+        if cfg.get(key) is not None:
+            _check_node(cfg[key], key)
+
+
+def _check_node(node: Any, path: str) -> None:
+    if isinstance(node, ListConfig):
+        for index, item in enumerate(node):
+            _check_node(item, f"{path}[{index}]")
+        return
+    if not isinstance(node, DictConfig):
+        return
+    parameters = _parameters(node.get("_target_")) if "_target_" in node else {}
+    for key, value in node.items():
+        if isinstance(value, DictConfig | ListConfig):
+            _check_node(value, f"{path}.{key}")
+        elif isinstance(value, str) and key in parameters and _wants_number(parameters[key]):
+            raise ConfigError(f"{path}.{key}={value} must be a number: e.g. {path}.{key}={_example(parameters[key])}.")
+
+
+def _parameters(target: Any) -> dict[str, inspect.Parameter]:
+    import hydra
+
+    try:
+        return dict(inspect.signature(hydra.utils.get_object(str(target))).parameters)
+    except Exception:  # cannot be located: instantiation reports it, in one sentence (harness/launch.py)
+        return {}
+
+
+def _wants_number(parameter: inspect.Parameter) -> bool:
+    numbers = (int, float, "int", "float", "float | None", "int | None")
+    default = parameter.default
+    if isinstance(default, bool):
+        return False
+    return isinstance(default, int | float) or parameter.annotation in numbers
+
+
+def _example(parameter: inspect.Parameter) -> str:
+    default = parameter.default
+    return str(default) if isinstance(default, int | float) else "1"

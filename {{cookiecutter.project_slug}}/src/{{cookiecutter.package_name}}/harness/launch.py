@@ -1,0 +1,197 @@
+"""Run a Hydra task exactly once per run, however many processes the run uses.
+
+Gap this fills: Lightning's `ddp` strategy starts ranks 1..N-1 by running this script again with
+the same command line (Lightning issues #11300 and #2727, Hydra issue #2070). If those children went
+through Hydra they would each compose the config again, make their own output folder and, under
+`-m`, start the whole sweep again. Instead, the process that went through Hydra writes its resolved
+config into the run folder (readable by the owner only) and hands its path to the processes it starts;
+those skip Hydra entirely: one run, one output folder, one sweep, written by rank zero.
+
+Launchers that start every rank themselves (`srun`, `torchrun`) run Hydra on every rank; those ranks
+agree on the output folder because it comes from the job (see `run_id` below), and ranks other
+than zero are told not to write Hydra's files there.
+
+Everything a run sets in this process (the run id, Lightning's rank variables, the process group)
+is undone when it ends, so several runs can share a process (a sweep, a notebook, a test).
+"""
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig, OmegaConf
+
+from {{cookiecutter.package_name}}.harness import cluster, console, resume
+from {{cookiecutter.package_name}}.harness.checks import ConfigError, RunStopped
+
+# Inside the package, so that `pip install .` ships them; `--config-dir DIR` adds a folder of your own.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+# The path of the resolved config, for the DDP ranks Lightning starts; the folder of this run.
+RUN_CONFIG_ENV = "{{ cookiecutter.package_name | upper }}_RUN_CONFIG"
+RUN_ID_ENV = "{{ cookiecutter.package_name | upper }}_RUN_ID"
+# What Lightning and torch.distributed set in os.environ during a run (launchers, seeding): removed after
+# each run, so that the next run in this process does not take them for a cluster that starts ranks itself.
+RUN_VARIABLES = (
+    "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "RANK",
+    "PL_GLOBAL_SEED", "PL_SEED_WORKERS", "CUBLAS_WORKSPACE_CONFIG", RUN_CONFIG_ENV,
+)  # fmt: skip
+
+
+def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
+    """Name of this run's folder (`${run_id:${ckpt_path}}` in configs/hydra/default.yaml).
+
+    - Under SLURM: the job (`slurm-<job id>[_<array task>]`), so every rank agrees on it and a requeued
+      job comes back to its own folder and checkpoints. A second run in the same job gets a folder of its
+      own: an `srun` step after the first adds `.<step>`; a run started without srun adds `-2`, `-3`...
+      unless it continues (`ckpt_path=last`: the newest of the job's folders that has checkpoints).
+    - With `ckpt_path=last` elsewhere: the newest earlier run that has checkpoints, to continue it.
+    - Under torchrun: `torchrun-<its run id>` (`--standalone` makes one up), the same on every rank.
+    - Otherwise the start time.
+    Decided once per run and handed down in an environment variable, so that jobs a sweep submits
+    (submitit), and those jobs when resubmitted, land in the folders the sweep started.
+    """
+    if RUN_ID_ENV not in os.environ:
+        runs = Path(_root_.paths.log_dir) / _root_.task_name / "runs"
+        job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+        if job and cluster.slurm_managed():
+            os.environ[RUN_ID_ENV] = _slurm_run_id(job, runs, resuming=ckpt_path == "last")
+        else:
+            previous = resume.latest_run(runs)
+            torchrun = os.environ.get("TORCHELASTIC_RUN_ID", "none")  # the same on every rank and restart
+            if ckpt_path == "last" and previous is not None:
+                os.environ[RUN_ID_ENV] = previous.name
+            elif torchrun != "none":  # ranks started by torchrun name the folder alone: not from the clock
+                os.environ[RUN_ID_ENV] = f"torchrun-{torchrun}"
+            else:
+                os.environ[RUN_ID_ENV] = time.strftime("%Y-%m-%d_%H-%M-%S")
+    return os.environ[RUN_ID_ENV]
+
+
+def _slurm_run_id(job: str, runs: Path, resuming: bool) -> str:
+    task = os.environ.get("SLURM_ARRAY_TASK_ID")
+    name = f"slurm-{job}" + (f"_{task}" if task else "")
+    step = os.environ.get("SLURM_STEP_ID", "")
+    if step.isdigit() and int(step) < 0xFFFFFFF0:  # an srun step; the batch script's own step has a huge id
+        # Every rank of a step computes this alone, so it must not depend on which folders exist yet.
+        # A requeued job numbers its steps from 0 again and so comes back to the same folders.
+        return name if step == "0" else f"{name}.{step}"
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # torchrun in the batch script: every rank decides alone too
+        return name
+    # One process decides (Lightning starts the other ranks): a later run of the job gets a new folder.
+    later = {int(p.name.rpartition("-")[2]): p for p in runs.glob(f"{name}-*") if p.name.rpartition("-")[2].isdigit()}
+    if resuming:
+        newest = resume.latest_run(runs, among=[runs / name, *later.values()])
+        return newest.name if newest else name
+    return f"{name}-{max(later, default=1) + 1}" if (runs / name).exists() else name
+
+
+# Used in configs/hydra/default.yaml and configs/trainer/ddp_multinode.yaml.
+OmegaConf.register_new_resolver("run_id", run_id, replace=True)
+OmegaConf.register_new_resolver("cluster", cluster.resolve, replace=True)
+
+
+def main(
+    task: Callable[[DictConfig], Any],
+    config_name: str,
+    prepare: Callable[[DictConfig, list[str]], DictConfig] | None = None,
+) -> None:
+    """Entry point of train.py and eval.py. `prepare(cfg, overrides)` may change the composed config
+    before it is resolved and handed to other ranks (eval.py takes the trained run's model and data)."""
+    console.quiet()
+    handed_down = os.environ.get(RUN_CONFIG_ENV)
+    if handed_down is not None and int(os.environ.get("LOCAL_RANK", "0")) > 0:
+        # A DDP child started by Lightning: the parent already composed and resolved the config.
+        try:
+            _report_errors(task, OmegaConf.load(handed_down))
+        finally:
+            cluster.end_process_group()
+        return
+    if cluster.global_rank() > 0:
+        # srun/torchrun rank other than zero: same folder as rank zero, but leave its files to rank zero.
+        sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
+    if not (CONFIG_DIR / f"{config_name}.yaml").is_file():
+        sys.exit(f"ERROR: no {config_name}.yaml in {CONFIG_DIR}; reinstall the project: `pip install -e .`.")
+
+    @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
+    def hydra_task(cfg: DictConfig) -> Any:
+        console.quiet()  # again: jobs that a sweep's launcher (submitit) runs start here, not in main()
+        if prepare is not None:
+            cfg = prepare(cfg, list(HydraConfig.get().overrides.task))
+        OmegaConf.resolve(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
+        before = {key: os.environ.get(key) for key in RUN_VARIABLES}
+        handover = _write_handover(cfg)
+        try:
+            return _report_errors(task, cfg)
+        finally:
+            # A sweep runs its jobs one after another in this process, and so may a notebook or a script
+            # calling main() twice: leave no process group and none of this run's variables behind.
+            cluster.end_process_group()
+            if handover is not None:
+                handover.unlink(missing_ok=True)  # it holds resolved values, ${oc.env:...} secrets included
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    inherited_run_id = os.environ.get(RUN_ID_ENV)  # set by a sweep that submitted this job, or by torchrun's script
+    try:
+        hydra_task()
+    finally:
+        if inherited_run_id is None:
+            os.environ.pop(RUN_ID_ENV, None)  # the next run in this process gets a folder of its own
+        else:
+            os.environ[RUN_ID_ENV] = inherited_run_id
+        cluster.warn_if_requeue_signal_unhandled()
+
+
+def _write_handover(cfg: DictConfig) -> Path | None:
+    """The resolved config as a file that only this user can read, its path in RUN_CONFIG_ENV.
+
+    A file, not the environment: the environment is limited to 128 KiB on Linux and is inherited by every
+    subprocess (and readable in /proc), resolved secrets included.
+    """
+    if cluster.global_rank() > 0:  # srun/torchrun ranks start no processes of their own
+        return None
+    path = Path(cfg.paths.output_dir) / ".hydra" / "resolved-config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(OmegaConf.to_yaml(cfg))
+    os.environ[RUN_CONFIG_ENV] = str(path)
+    return path
+
+
+def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+    """A ConfigError (a mistake found before any work) or RunStopped (training stopped on purpose)
+    is reported in one sentence, not a traceback."""
+    try:
+        return task(cfg)
+    except ConfigError as error:
+        _remove_if_only_hydra_files(Path(cfg.paths.output_dir))
+        sys.exit(f"ERROR: {error}")
+    except InstantiationException as error:  # e.g. a mistyped _target_ or argument on the command line
+        _remove_if_only_hydra_files(Path(cfg.paths.output_dir))
+        details = " ".join(str(error).split())
+        sys.exit(f"ERROR: the config names something that cannot be built: {details}. Check that override.")
+    except RunStopped as stop:  # the run folder keeps its checkpoints and summary
+        from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+        if rank_zero_only.rank == 0:
+            print(f"STOPPED: {stop}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _remove_if_only_hydra_files(output_dir: Path) -> None:
+    """Leave no half-written run folder behind: delete it if Hydra's bookkeeping is all it holds."""
+    if not output_dir.is_dir():
+        return
+    if all(p.name == ".hydra" or p.suffix == ".log" for p in output_dir.iterdir()):
+        shutil.rmtree(output_dir, ignore_errors=True)
