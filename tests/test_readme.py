@@ -7,6 +7,7 @@ test_generated_project.py) and, for its SLURM commands, by tests/test_slurm.py.
 
 import os
 import re
+import shutil
 import site
 import subprocess
 import sys
@@ -112,3 +113,29 @@ def test_generated_readme_mentions_every_trainer_config(tmp_path: Path) -> None:
     readme = (project / "README.md").read_text()
     for config in (project / "src" / "my_project" / "configs" / "trainer").glob("*.yaml"):
         assert f"`{config.stem}`" in readme, config.stem
+
+
+def test_installed_package_trains_from_any_folder(tmp_path: Path) -> None:
+    # The generated README's `pip install .` (not editable) and `my-project-train trainer.max_epochs=1`:
+    # the configs travel inside the package, so the console script trains from a folder far from the project.
+    project = render(tmp_path / "render")
+    bin_dir = isolated_python(tmp_path / "venv")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PROJECT_ROOT")}
+    install = subprocess.run(
+        [bin_dir / "pip", "install", "-q", "."], cwd=project, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    shutil.rmtree(project)  # nothing may be read from the source folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [bin_dir / "my-project-train", "trainer.max_epochs=1", "trainer=cpu"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (summary,) = (elsewhere / "logs" / "train" / "runs").glob("*/summary.json")  # under the folder it ran in
+    assert '"status": "finished"' in summary.read_text() and '"epochs": 1' in summary.read_text()

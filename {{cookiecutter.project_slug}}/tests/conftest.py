@@ -17,18 +17,17 @@ FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limi
 class Runs:
     """Runs the project's scripts with PROJECT_ROOT pointing at a temporary folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, project: Path = PROJECT) -> None:
         self.root = root
-
-    project = PROJECT
+        self.project = project  # another copy of the project: the recipe tests write files into one
 
     def __call__(
         self, script: str, *overrides: str, check: bool = True, env: dict | None = None
     ) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PROJECT_ROOT": str(self.root), "PYTHONPATH": str(PROJECT / "src"), **(env or {})}
+        env = {**os.environ, "PROJECT_ROOT": str(self.root), "PYTHONPATH": str(self.project / "src"), **(env or {})}
         result = subprocess.run(
-            [sys.executable, str(PROJECT / script), *overrides],
-            cwd=PROJECT,
+            [sys.executable, str(self.project / script), *overrides],
+            cwd=self.project,
             env=env,
             capture_output=True,
             text=True,

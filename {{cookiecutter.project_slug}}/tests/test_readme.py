@@ -16,6 +16,7 @@ import sys
 import pytest
 import torch
 from conftest import PROJECT
+from omegaconf import OmegaConf
 
 from {{cookiecutter.package_name}}.harness import resume
 
@@ -175,10 +176,28 @@ def logs_to_wandb_offline(run, command: str) -> None:
     assert "wandb: logging offline, no API key configured" in result.stdout + result.stderr
 
 
+def adds_a_config_folder(run, command: str) -> None:
+    group = run.root / "my_configs" / "model"
+    group.mkdir(parents=True)
+    (group / "wide.yaml").write_text("defaults: [mlp, _self_]\nnet: {hidden: [512, 512]}\n")  # as the README says
+    words = [str(run.root / w) if w == "my_configs" else w for w in shlex.split(command)[1:]]
+    run("train.py", *words, "trainer=cpu", *QUICK)  # the installed command takes what train.py takes
+    (folder,) = run.folders()
+    config = OmegaConf.load(folder / ".hydra" / "config.yaml")
+    assert config.model.net.hidden == [512, 512] and config.model.net._target_.endswith(".MLP")
+    assert config.model.optimizer._target_ == "torch.optim.AdamW"  # the rest of mlp.yaml, kept
+    assert run.summary(folder)["status"] == "finished"
+
+
 GPUS = {{ cookiecutter.slurm_gpus_per_node | int }}  # per node, in the salloc line
 ALLOCATION = f"--gpus-per-node={GPUS} --ntasks-per-node={GPUS}" if GPUS else "--ntasks-per-node=1"
 ON_A_CLUSTER = "needs SLURM: the template's tests/test_slurm.py runs it on a two-node test cluster"
 BY_THE_TEMPLATE = "installs or runs this project as a whole: the template's tests do (test_readme.py)"
+BY_THE_RECIPES = "a recipe's command: tests/test_recipes.py follows the recipe on a copy of the project"
+RECIPE_DATA = (
+    'python -c "import numpy as np; from sklearn.datasets import make_classification as m; '
+    "x, y = m(900, 20, n_informative=10, n_classes=3, random_state=0); np.savez('my_data.npz', x=x, y=y)\""
+)
 # Every README command: how it is checked here, or why it is checked elsewhere.
 COMMANDS = {
     "python train.py": trains_the_example,
@@ -197,6 +216,15 @@ COMMANDS = {
     "torchrun --standalone --nproc-per-node=2 train.py trainer=ddp_multinode trainer.accelerator=cpu": (
         torchrun_ranks_share_one_folder
     ),
+    "python train.py model=cnn": BY_THE_RECIPES,
+    "python train.py model=cnn model.net.channels=32 trainer=ddp trainer.accelerator=cpu trainer.devices=2": (
+        BY_THE_RECIPES
+    ),
+    "python train.py data=arrays": BY_THE_RECIPES,
+    RECIPE_DATA: BY_THE_RECIPES,
+    "pip install .": BY_THE_TEMPLATE,
+    "{{ cookiecutter.project_slug }}-train trainer.max_epochs=1": BY_THE_TEMPLATE,
+    "{{ cookiecutter.project_slug }}-train --config-dir my_configs model=wide": adds_a_config_folder,
     'pip install -e ".[dev]"': BY_THE_TEMPLATE,
     'pip install -e ".[wandb]"': BY_THE_TEMPLATE,
     "pytest": BY_THE_TEMPLATE,

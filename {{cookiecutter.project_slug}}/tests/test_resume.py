@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import PROJECT
 
 from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_io
 from {{cookiecutter.package_name}}.harness import resume
@@ -19,10 +18,10 @@ EXACT = ["trainer.deterministic=true", "trainer.max_epochs=3", "data.batch_size=
 
 
 def start(run, *overrides: str) -> subprocess.Popen:
-    env = dict(os.environ, PROJECT_ROOT=str(run.root), PYTHONPATH=str(PROJECT / "src"))
+    env = dict(os.environ, PROJECT_ROOT=str(run.root), PYTHONPATH=str(run.project / "src"))
     return subprocess.Popen(
-        [sys.executable, str(PROJECT / "train.py"), *overrides],
-        cwd=PROJECT,
+        [sys.executable, str(run.project / "train.py"), *overrides],
+        cwd=run.project,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -54,16 +53,21 @@ MID_EPOCH = ["callbacks.last_checkpoint.every_n_train_steps=50"]  # checkpoints 
     ids=["1-epoch-end", "ddp2-epoch-end", "1-mid-epoch", "ddp2-mid-epoch"],
 )
 def test_killed_run_resumes_bit_identical(run, tmp_path: Path, variant: list[str]) -> None:
-    kill_after_first_checkpoint(run, start(run, *variant, *EXACT))
+    assert_resumes_bit_identical(run, tmp_path, *variant, *EXACT)
+
+
+def assert_resumes_bit_identical(run, tmp_path: Path, *overrides: str) -> None:
+    """Kill a run after its first checkpoint, resume it with ckpt_path=last, compare with a run never stopped."""
+    kill_after_first_checkpoint(run, start(run, *overrides))
     (killed,) = run.folders()
-    if MID_EPOCH[0] in variant:  # the resume really starts part-way through an epoch (158 or 79 steps long)
+    if MID_EPOCH[0] in overrides:  # the resume really starts part-way through an epoch (not a multiple of 50)
         assert torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] % 50 == 0
     assert not (killed / "summary.json").exists() or run.summary(killed)["status"] != "finished"
-    run("train.py", *variant, *EXACT, "ckpt_path=last")
+    run("train.py", *overrides, "ckpt_path=last")
     assert run.folders() == [killed]  # continued in the same folder
 
-    undisturbed = type(run)(tmp_path / "undisturbed")
-    undisturbed("train.py", *variant, *EXACT)
+    undisturbed = type(run)(tmp_path / "undisturbed", run.project)
+    undisturbed("train.py", *overrides)
     (reference,) = undisturbed.folders()
     resumed, expected = run.summary(killed), undisturbed.summary(reference)
     assert (resumed["global_step"], resumed["epochs"]) == (expected["global_step"], expected["epochs"])

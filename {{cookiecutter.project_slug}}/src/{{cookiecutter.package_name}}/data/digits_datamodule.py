@@ -7,6 +7,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset, default_convert
 
+from {{cookiecutter.package_name}}.harness.checks import ConfigError
+
 
 class InMemoryDataset(TensorDataset):
     """A TensorDataset that hands the DataLoader a whole batch in one indexing operation.
@@ -43,6 +45,9 @@ class ResumableSampler(DistributedSampler):
 class DigitsDataModule(L.LightningDataModule):
     """Splits the digits into train/val/test by `split_seed` and serves them in batches.
 
+    `num_features` and `num_classes` are the data's shape as configs/data/digits.yaml states it for the model
+    configs to read; they are checked against the data.
+
     `split_seed` is separate from the run's `seed` on purpose: a sweep over `seed` then compares
     runs on the same test set. `batch_size` is per process (under DDP each rank gets this many).
     The training order is a function of (`shuffle_seed`, epoch) only, so a resumed run sees the same
@@ -51,6 +56,8 @@ class DigitsDataModule(L.LightningDataModule):
 
     def __init__(
         self,
+        num_features: int = 64,
+        num_classes: int = 10,
         batch_size: int = 64,
         num_workers: int = 0,
         val_fraction: float = 0.15,
@@ -80,6 +87,11 @@ class DigitsDataModule(L.LightningDataModule):
         n_test = int(len(x) * self.hparams.test_fraction)
         parts = {"val": order[:n_val], "test": order[n_val : n_val + n_test], "train": order[n_val + n_test :]}
         self.splits = {name: InMemoryDataset(x[index], y[index]) for name, index in parts.items()}
+        if (x.shape[1], len(y.unique())) != (self.hparams.num_features, self.hparams.num_classes):
+            raise ConfigError(
+                f"the digits have {x.shape[1]} features and {len(y.unique())} classes, not the data config's "
+                f"{self.hparams.num_features} and {self.hparams.num_classes}: drop data.num_features/num_classes."
+            )
 
     def _loader(self, split: str, sampler: DistributedSampler | None = None) -> DataLoader:
         workers = self.hparams.num_workers

@@ -1,4 +1,4 @@
-"""The example task: classify 8x8 images of handwritten digits."""
+"""The example task: classify each example into one of `num_classes` classes."""
 
 from collections.abc import Callable
 from typing import Any
@@ -9,8 +9,8 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 
-class DigitsClassifier(L.LightningModule):
-    """Trains `net` with cross-entropy; network, optimizer and scheduler come from configs/model/digits.yaml.
+class Classifier(L.LightningModule):
+    """Trains `net` with cross-entropy; network, optimizer and scheduler come from configs/model/mlp.yaml.
 
     `optimizer` and `scheduler` arrive half-built (Hydra `_partial_: true`): they still need the
     parameters and the optimizer, which only exist here.
@@ -20,8 +20,8 @@ class DigitsClassifier(L.LightningModule):
         self,
         net: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
+        num_classes: int,
         scheduler: Callable[..., Any] | None = None,
-        num_classes: int = 10,
     ) -> None:
         super().__init__()
         # Only plain values go into the checkpoint's hyperparameters, so checkpoints load with

@@ -1,0 +1,69 @@
+"""The README's recipes, "Add a model" and "Add a dataset", followed literally on a copy of this project.
+
+Each recipe's code blocks start with the path they go to: the test writes them there, types the recipe's
+commands, and checks that the result trains under 2-rank DDP and resumes exactly from the middle of an epoch.
+"""
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT, Runs
+from test_resume import DDP, EXACT, MID_EPOCH, assert_resumes_bit_identical
+
+LEAVE_OUT = shutil.ignore_patterns("logs", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.npz")
+
+
+def recipe(title: str) -> tuple[dict[str, str], list[str]]:
+    """The files a README section says to write ({path: text}) and the commands it says to type."""
+    section = (PROJECT / "README.md").read_text().split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    files = {}
+    for body in re.findall(r"```(?:python|yaml)\n(.*?)```", section, re.S):
+        path = body.split("\n", 1)[0].removeprefix("# ")
+        files[path] = body
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", section, re.S) for line in block.splitlines()]
+    return files, [re.split(r"\s+#", line)[0].strip() for line in commands if line.strip()]
+
+
+def follow(title: str, tmp_path: Path) -> tuple[Runs, list[str]]:
+    """A copy of the project with the recipe's files written; runs go into its own logs/."""
+    copy = tmp_path / "project"
+    shutil.copytree(PROJECT, copy, ignore=LEAVE_OUT)
+    files, commands = recipe(title)
+    assert files and commands, f"the README has no recipe '{title}'"
+    for path, text in files.items():
+        assert not (copy / path).exists(), f"the recipe would overwrite {path}"
+        (copy / path).write_text(text)
+    return Runs(copy, project=copy), commands
+
+
+def type_command(run: Runs, command: str) -> None:
+    """A `python train.py ...` command through the test's runner; any other `python ...` as it is."""
+    words = shlex.split(command)
+    assert words[0] == "python", command
+    if words[1] == "train.py":
+        run("train.py", *words[2:])
+    else:
+        subprocess.run([sys.executable, *words[1:]], cwd=run.project, check=True, timeout=300)
+
+
+@pytest.mark.parametrize("title", ["Add a model", "Add a dataset"])
+def test_recipe_trains_with_ddp_and_resumes_exactly(title: str, tmp_path: Path) -> None:
+    run, commands = follow(title, tmp_path)
+    for command in commands:
+        type_command(run, command)
+    trained = run.folders()
+    assert len(trained) == sum(" train.py" in c for c in commands)  # every command trained, one folder each
+    for folder in trained:
+        summary = run.summary(folder)
+        assert summary["status"] == "finished" and summary["metrics"]["test/acc"] >= 0.8, (folder, summary)
+
+    # The new piece under 2-rank DDP, killed part-way through an epoch and resumed: bit-identical weights.
+    new = "model=cnn" if title == "Add a model" else "data=arrays"
+    shutil.rmtree(run.project / "logs")
+    exact = EXACT if new == "model=cnn" else [o.replace("batch_size=8", "batch_size=4") for o in EXACT]
+    assert_resumes_bit_identical(run, tmp_path, new, *DDP, *MID_EPOCH, *exact)  # ~79 steps an epoch either way
