@@ -21,7 +21,7 @@ ANSWERS = json.loads({{ cookiecutter | jsonify | tojson }})
 # Modules the generated project imports or that Python itself needs: a package with one of these
 # names would shadow them and break `import torch` (or the test runner) in confusing ways.
 SHADOWED = {
-    "torch", "lightning", "pytorch_lightning", "hydra", "omegaconf", "torchmetrics", "sklearn", "numpy",
+    "torch", "lightning", "pytorch_lightning", "hydra", "omegaconf", "torchmetrics", "torchdata", "sklearn", "numpy",
     "rich", "wandb", "tensorboard", "submitit", "pytest", "setuptools", "pip", "test", "tests", "src",
     "configs", "train", "eval",
 } | set(sys.stdlib_module_names)

@@ -1,7 +1,5 @@
 """Every config composes, and the pieces it names can be built."""
 
-from pathlib import Path
-
 import hydra
 import pytest
 from hydra import compose, initialize_config_dir

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_io
 from {{cookiecutter.package_name}}.harness import resume
+from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_io
 
 # Deterministic and slow enough to be killed mid-run: 158 steps per epoch on one process.
 EXACT = ["trainer.deterministic=true", "trainer.max_epochs=3", "data.batch_size=8", "logger=csv", "test=false"]

@@ -12,9 +12,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from {{cookiecutter.package_name}}.train import build
 from {{cookiecutter.package_name}}.harness import launch
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
+from {{cookiecutter.package_name}}.train import build
 
 log = logging.getLogger(__name__)
 TRAINED_GROUPS = ("model", "data")  # what must match the checkpoint; the trainer may differ (e.g. eval on CPU)
