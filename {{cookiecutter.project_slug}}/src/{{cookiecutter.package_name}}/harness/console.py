@@ -26,6 +26,8 @@ IGNORED_WARNINGS = (
     "Using `DistributedSampler` with the dataloaders",
     # ModelCheckpoint, whenever a run continues in its own folder (ckpt_path=last), which is the point.
     "Checkpoint directory",  # ... exists and is not empty
+    # torchdata 0.11 on torch 2.13, for every StatefulDataLoader it builds: torchdata's own business.
+    "'set_vital' is deprecated",
 )
 
 # Lightning's info lines (rank_zero_info) that say nothing about this run.

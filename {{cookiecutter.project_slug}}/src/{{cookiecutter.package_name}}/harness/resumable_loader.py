@@ -1,0 +1,40 @@
+"""A training DataLoader that resumes exactly from any checkpoint, one taken mid-epoch too.
+
+Gap this fills: Lightning saves and restores the state of a train loader that has `state_dict` and
+`load_state_dict`, and torchdata's StatefulDataLoader is one; yet `StatefulDataLoader(shuffle=True)` alone
+does not resume exactly (tests/test_resume.py, Lightning 2.6, torchdata 0.11):
+- its order hangs on a generator that Lightning restores only from a mid-epoch checkpoint: after an
+  epoch-end resume the next epoch repeats epoch 0's order, and under DDP (where Lightning wraps the
+  sampler) the generator is never saved;
+- a resumed run's first iterator is built before Lightning sets the sampler's epoch, so with worker
+  processes the rest of that epoch comes in epoch 0's order (Lightning issue 21938).
+Here the order is a function of (seed, epoch) alone, torchdata's StatefulDistributedSampler counts what the
+epoch served, and the epoch is set before the first iterator exists.
+
+Limits: a mid-epoch checkpoint resumes with the same `num_workers` and number of ranks only, and random
+transforms inside a Dataset are not replayed (harness/callbacks/step_seeding.py says why).
+"""
+
+import os
+from typing import Any
+
+import lightning as L
+from torch.utils.data import Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
+from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
+
+
+def resumable_loader(
+    dataset: Dataset, trainer: L.Trainer | None, *, seed: int | None = None, shuffle: bool = True, **options: Any
+) -> StatefulDataLoader:
+    """A StatefulDataLoader over this rank's share of `dataset`; `options` are the DataLoader's (batch_size,
+    num_workers, ...). The order: a permutation of the whole dataset by (`seed`, epoch), of which rank r of R
+    takes every R-th sample. `seed` defaults to the run's, as for Lightning's own DistributedSampler."""
+    if seed is None:
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything, in every rank
+    ranks, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+    sampler = StatefulDistributedSampler(dataset, num_replicas=ranks, rank=rank, shuffle=shuffle, seed=seed)
+    if trainer is not None:  # the epoch to train next, as Lightning counts it (a resumed run's too)
+        sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
+    # Lightning keeps a sampler that is already distributed and calls its set_epoch() every epoch.
+    return StatefulDataLoader(dataset, sampler=sampler, **options)
