@@ -27,6 +27,10 @@ def test_project_builds_with_console_scripts(default_project: Path, tmp_path: Pa
         names = archive.namelist()
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert "my_project/harness/strategies/dp.py" in names
+    # every config, nested groups included, travels inside the package
+    src = default_project / "src"
+    configs = {p.relative_to(src).as_posix() for p in src.rglob("*.yaml")}
+    assert len(configs) > 30 and configs <= set(names), configs - set(names)
     assert "my-project-train = my_project.train:main" in entry_points
     assert "my-project-eval = my_project.eval:main" in entry_points
 

@@ -111,7 +111,7 @@ def test_benchmarks_run_to_their_table(tmp_path: Path) -> None:
 def test_generated_readme_mentions_every_trainer_config(tmp_path: Path) -> None:
     project = render(tmp_path)
     readme = (project / "README.md").read_text()
-    for config in (project / "src" / "my_project" / "configs" / "trainer").glob("*.yaml"):
+    for config in (project / "src/my_project/configs/trainer").glob("*.yaml"):
         assert f"`{config.stem}`" in readme, config.stem
 
 

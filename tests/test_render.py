@@ -44,7 +44,7 @@ def test_every_choice_renders_clean(tmp_path: Path, key: str, value) -> None:
     assert (project / ".github").exists() == (key != "github_actions")
     assert (project / "LICENSE").exists() == (value != "none")
     if key == "logger":
-        assert f"logger: {value}" in (project / "src" / "my_project" / "configs" / "train.yaml").read_text()
+        assert f"logger: {value}" in (project / "src/my_project/configs/train.yaml").read_text()
     if key == "python_version":
         assert f'requires-python = ">={value}"' in (project / "pyproject.toml").read_text()
         workflow = yaml.safe_load((project / ".github" / "workflows" / "tests.yml").read_text())
@@ -55,7 +55,7 @@ def test_every_choice_renders_clean(tmp_path: Path, key: str, value) -> None:
 def test_cluster_answers_load_as_typed(tmp_path: Path, time: str, minutes: int) -> None:
     """YAML would read `on` as true, `0123` as 83 and `064` as 52; slurm_time 0 is no limit, for sbatch and submitit."""
     project = render(tmp_path, slurm_partition="on", slurm_account="0123", slurm_mem_gb="064", slurm_time=time)
-    launcher = yaml.safe_load((project / "src" / "my_project" / "configs" / "hydra" / "launcher" / "slurm.yaml").read_text())
+    launcher = yaml.safe_load((project / "src/my_project/configs/hydra/launcher/slurm.yaml").read_text())
     assert (launcher["partition"], launcher["account"], launcher["mem_gb"]) == ("on", "0123", 64)
     assert launcher["timeout_min"] == minutes  # SLURM's M:S, H:M:S and D-H:M, in minutes rounded up
     for script in ["single_node.sbatch", "multi_node.sbatch", "torchrun_multinode.sh"]:
@@ -89,7 +89,7 @@ def test_gitignore_keeps_secrets_and_run_outputs_out_of_git(default_project: Pat
     shutil.copy(default_project / ".gitignore", tmp_path)
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     ignored = [".env", "logs/train/runs/x/train.log", "wandb/offline-run-x/run.wandb", "elsewhere/model.ckpt"]
-    kept = ["slurm/logs/.gitignore", "src/my_project/train.py", "configs/logger/wandb.yaml", ".env.example"]
+    kept = ["slurm/logs/.gitignore", "src/my_project/train.py", "src/my_project/configs/train.yaml", ".env.example"]
     result = subprocess.run(
         ["git", "check-ignore", "--no-index", *ignored, *kept], cwd=tmp_path, capture_output=True, text=True
     )

@@ -3,6 +3,7 @@
 - launch.py: the Hydra entry point of train.py and eval.py; one run, one folder, however many processes
 - checks.py: mistakes in a config or the environment, reported in one sentence before any work starts
 - resume.py: `ckpt_path=last` finds the newest checkpoint of the newest run
+- resumable_loader.py: a training DataLoader that a mid-epoch checkpoint resumes exactly (torchdata's)
 - cluster.py: SLURM and torchrun facts (node counts, requeue signal) and a clean process-group exit
 - console.py: keeps the console to lines a person can act on
 - callbacks/, loggers/, strategies/: what Lightning lacks, chosen in configs/callbacks, logger and trainer

@@ -1,7 +1,7 @@
 """One resume path for every way a run can stop: preemption, time limit, crash, Ctrl-C.
 
 `ckpt_path=last` means "the newest state saved in this run folder", whatever wrote it:
-`checkpoints/*.ckpt` (ModelCheckpoint: last.ckpt every epoch, the best one) or `hpc_ckpt_<n>.ckpt`
+`checkpoints/*.ckpt` (last.ckpt, the newest; epoch_<n>.ckpt, the best) or `hpc_ckpt_<n>.ckpt`
 (harness/callbacks/slurm_requeue.py, before preemption or the time limit). The newest is the one with the most
 training steps, read from the checkpoint itself: file times can lie (clocks differ between the nodes
 that successive requeues run on, and some cluster file systems set them from the client). Picking it

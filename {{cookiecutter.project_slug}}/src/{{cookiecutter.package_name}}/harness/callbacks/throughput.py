@@ -1,7 +1,8 @@
 """Log how fast training goes: train/samples_per_sec (and train/tokens_per_sec), also in the progress bar.
 
-Gap this fills: Lightning's ThroughputMonitor waits for the GPU after every batch (torch.cuda.synchronize)
-to time it, which itself slows training, and asks for a batch-size function and FLOPs. This callback
+Gap this fills, next to Lightning's ThroughputMonitor: that callback waits for the GPU after every batch
+(torch.cuda.synchronize) to time it, which itself slows training; it logs to the loggers only, so the
+speed is neither in the progress bar nor in summary.json; and it needs a batch-size function. This one
 times whole logging intervals instead (every `trainer.log_every_n_steps` steps): queued GPU work evens
 out over an interval, so nothing waits. Validation and the time between epochs are left out.
 """
