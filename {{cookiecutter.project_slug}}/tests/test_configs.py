@@ -61,3 +61,15 @@ def test_model_and_data_build_and_fit_together() -> None:
     x, y = next(iter(datamodule.train_dataloader()))
     assert model(x).shape == (cfg.data.batch_size, 10)
     assert len(datamodule.splits["train"]) + len(datamodule.splits["val"]) + len(datamodule.splits["test"]) == 1797
+
+
+def test_model_sizes_come_from_the_data_config() -> None:
+    # `data=<other>` alone switches the dataset: no model config carries the data's shape itself
+    cfg = compose_train("data.num_features=20", "data.num_classes=3")
+    assert (cfg.model.net.in_features, cfg.model.net.num_classes, cfg.model.num_classes) == (20, 3, 3)
+
+
+def test_optimizer_and_scheduler_are_shared_groups_of_the_model() -> None:
+    assert options("model/optimizer") and options("model/scheduler")
+    cfg = compose_train("~model/scheduler")  # a constant learning rate, as model/mlp.yaml says
+    assert "scheduler" not in cfg.model and cfg.model.optimizer._target_ == "torch.optim.AdamW"

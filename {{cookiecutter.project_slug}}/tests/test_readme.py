@@ -189,6 +189,7 @@ def adds_a_config_folder(run, command: str) -> None:
     assert run.summary(folder)["status"] == "finished"
 
 
+SLUG = "{{ cookiecutter.project_slug }}"
 GPUS = {{ cookiecutter.slurm_gpus_per_node | int }}  # per node, in the salloc line
 ALLOCATION = f"--gpus-per-node={GPUS} --ntasks-per-node={GPUS}" if GPUS else "--ntasks-per-node=1"
 ON_A_CLUSTER = "needs SLURM: the template's tests/test_slurm.py runs it on a two-node test cluster"
@@ -223,8 +224,8 @@ COMMANDS = {
     "python train.py data=arrays": BY_THE_RECIPES,
     RECIPE_DATA: BY_THE_RECIPES,
     "pip install .": BY_THE_TEMPLATE,
-    "{{ cookiecutter.project_slug }}-train trainer.max_epochs=1": BY_THE_TEMPLATE,
-    "{{ cookiecutter.project_slug }}-train --config-dir my_configs model=wide": adds_a_config_folder,
+    f"{SLUG}-train trainer.max_epochs=1": BY_THE_TEMPLATE,
+    f"{SLUG}-train --config-dir my_configs model=wide": adds_a_config_folder,
     'pip install -e ".[dev]"': BY_THE_TEMPLATE,
     'pip install -e ".[wandb]"': BY_THE_TEMPLATE,
     "pytest": BY_THE_TEMPLATE,

@@ -14,7 +14,9 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies import DDPStrategy
 
-from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import last_checkpoint_path
+from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import (
+    last_checkpoint_path,
+)
 from {{cookiecutter.package_name}}.harness.checks import RunStopped
 
 

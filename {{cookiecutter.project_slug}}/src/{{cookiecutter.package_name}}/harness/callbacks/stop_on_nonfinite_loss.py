@@ -16,7 +16,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import last_checkpoint_path
+from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import (
+    last_checkpoint_path,
+)
 from {{cookiecutter.package_name}}.harness.checks import RunStopped
 
 
