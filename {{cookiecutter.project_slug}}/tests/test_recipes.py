@@ -62,6 +62,13 @@ def test_recipe_trains_with_ddp_and_resumes_exactly(title: str, tmp_path: Path) 
         summary = run.summary(folder)
         assert summary["status"] == "finished" and summary["metrics"]["test/acc"] >= 0.8, (folder, summary)
 
+    if title == "Add a dataset":  # mistakes about the data: one sentence before any work, no run folder left
+        mistakes = {"data.num_features=30": "has 20 features: set data.num_features", "data.path=x.npz": "x.npz does"}
+        for override, sentence in mistakes.items():
+            result = run("train.py", "data=arrays", override, check=False)
+            assert result.returncode == 1 and "Traceback" not in result.stderr and sentence in result.stderr
+        assert run.folders() == trained
+
     # The new piece under 2-rank DDP, killed part-way through an epoch and resumed: bit-identical weights.
     new = "model=cnn" if title == "Add a model" else "data=arrays"
     shutil.rmtree(run.project / "logs")

@@ -93,6 +93,9 @@ def check_data(cfg: DictConfig) -> None:
             f"data.num_workers={cfg.data.num_workers} must be a whole number of 0 or more "
             "(0 loads in the main process)."
         )
+    path = cfg.data.get("path")  # a data config of your own that reads a file (README: "Add a dataset")
+    if isinstance(path, str) and not Path(path).exists():
+        raise ConfigError(f"data.path={path} does not exist: give the data's place, e.g. data.path=/data/x.npz.")
 
 
 def _whole_number_at_least(value: object, minimum: int) -> bool:

@@ -175,10 +175,10 @@ def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     try:
         return task(cfg)
     except ConfigError as error:
-        _remove_if_only_hydra_files(Path(cfg.paths.output_dir))
+        _remove_if_nothing_saved(Path(cfg.paths.output_dir))
         sys.exit(f"ERROR: {error}")
     except InstantiationException as error:  # e.g. a mistyped _target_ or argument on the command line
-        _remove_if_only_hydra_files(Path(cfg.paths.output_dir))
+        _remove_if_nothing_saved(Path(cfg.paths.output_dir))
         details = " ".join(str(error).split())
         sys.exit(f"ERROR: the config names something that cannot be built: {details}. Check that override.")
     except RunStopped as stop:  # the run folder keeps its checkpoints and summary
@@ -189,9 +189,9 @@ def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         sys.exit(1)
 
 
-def _remove_if_only_hydra_files(output_dir: Path) -> None:
-    """Leave no half-written run folder behind: delete it if Hydra's bookkeeping is all it holds."""
-    if not output_dir.is_dir():
-        return
-    if all(p.name == ".hydra" or p.suffix == ".log" for p in output_dir.iterdir()):
+def _remove_if_nothing_saved(output_dir: Path) -> None:
+    """Leave no half-written run folder behind: a mistake found before training (in the config, or when the
+    data is set up) leaves Hydra's files, a log line, perhaps an empty logger file; without a checkpoint the
+    folder holds nothing worth keeping. A folder with checkpoints (a resumed run) stays."""
+    if output_dir.is_dir() and not any(output_dir.rglob("*.ckpt")):
         shutil.rmtree(output_dir, ignore_errors=True)
