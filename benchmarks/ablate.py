@@ -46,7 +46,7 @@ def main() -> None:
             run_dir = WORK / "ablate" / f"{index}-{rep}"
             case = Case(ranks=args.ranks, overrides=variants.get(name, []))
             if name == "plain":
-                result = run_timed(plain_command(work, case, run_dir), run_dir, run_dir, work, args.ranks)
+                result = run_timed(plain_command(work, case, run_dir, project), run_dir, run_dir, work, args.ranks)
             else:
                 result = run_timed(generated_command(project, work, case, run_dir), project, run_dir, work, args.ranks)
             runs[name].append(result)

@@ -189,9 +189,16 @@ def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         sys.exit(1)
 
 
+# What a run writes before it trains: Hydra's files, the log, summary.json, the loggers' folders.
+BEFORE_TRAINING = {".hydra", "summary.json", "csv", "tensorboard", "wandb"}
+
+
 def _remove_if_nothing_saved(output_dir: Path) -> None:
-    """Leave no half-written run folder behind: a mistake found before training (in the config, or when the
-    data is set up) leaves Hydra's files, a log line, perhaps an empty logger file; without a checkpoint the
-    folder holds nothing worth keeping. A folder with checkpoints (a resumed run) stays."""
-    if output_dir.is_dir() and not any(output_dir.rglob("*.ckpt")):
-        shutil.rmtree(output_dir, ignore_errors=True)
+    """Leave no half-written run folder behind after a mistake found before training (in the config, or when
+    the data is set up). Only a folder holding nothing but what a run writes before training goes: one with a
+    checkpoint (a resumed run) or anything else (`hydra.run.dir` pointed somewhere of yours) stays."""
+    if not output_dir.is_dir():
+        return
+    if all(p.name in BEFORE_TRAINING or p.suffix == ".log" for p in output_dir.iterdir()):
+        if not any(output_dir.rglob("*.ckpt")):
+            shutil.rmtree(output_dir, ignore_errors=True)
