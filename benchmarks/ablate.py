@@ -9,7 +9,7 @@ the template's configs; the template itself is not touched.
 import argparse
 import statistics
 
-from harness import BARE_LIGHTNING, WORK, Case, generated_command, plain_command, render, run_timed
+from harness import BARE_LIGHTNING, WORK, Case, bare_lightning, generated_command, plain_command, render, run_timed
 from run import WORKLOADS
 
 # name -> Hydra overrides for the generated side (none of them changes the work each step does)
@@ -39,6 +39,8 @@ def main() -> None:
     args = parser.parse_args()
     work = WORKLOADS[args.workload]
     variants = {name: o for name, o in VARIANTS.items() if not args.only or name in args.only or name == "default"}
+    if "bare Lightning: no callbacks, no logger" in variants:
+        variants["bare Lightning: no callbacks, no logger"] = bare_lightning(work)
     project = render()
     runs: dict[str, list[dict]] = {name: [] for name in ["plain", *variants]}
     for rep in range(args.reps):

@@ -76,6 +76,14 @@ BARE_LIGHTNING = [
 ]
 
 
+def bare_lightning(work: Workload | GPTWorkload) -> list[str]:
+    """BARE_LIGHTNING for this workload. experiment=gpt sets keys of two callbacks; with the callbacks group
+    gone (`~callbacks`) those keys would remain as callbacks without a class, so they go too."""
+    if isinstance(work, GPTWorkload):
+        return [*BARE_LIGHTNING, "~callbacks.model_checkpoint", "~callbacks.throughput"]
+    return BARE_LIGHTNING
+
+
 def render() -> Path:
     """`cookiecutter --no-input` of this repository into benchmarks/work/render; returns the project folder."""
     out = WORK / "render"

@@ -30,12 +30,12 @@ from pathlib import Path
 import lightning
 import torch
 from harness import (
-    BARE_LIGHTNING,
     BENCH_DIR,
     WORK,
     Case,
     GPTWorkload,
     Workload,
+    bare_lightning,
     generated_command,
     plain_command,
     render,
@@ -196,7 +196,7 @@ def main() -> None:
                     command = plain_command(work, case, run_dir, project)
                     result = run_timed(command, run_dir, run_dir, work, case.ranks)
                 else:
-                    side_case = replace(case, overrides=BARE_LIGHTNING) if side == "lightning" else case
+                    side_case = replace(case, overrides=bare_lightning(work)) if side == "lightning" else case
                     command = generated_command(project, work, side_case, run_dir)
                     result = run_timed(command, project, run_dir, work, case.ranks)
                 tokens = work.block_size if isinstance(work, GPTWorkload) else 1  # GPT rows: tokens/s

@@ -234,7 +234,7 @@ def gpt_under_ddp_in_bf16(run, command: str) -> None:
 
 
 def gpt_compiled(run, command: str) -> None:
-    run("train.py", *arguments(command), *GPT_QUICK)
+    run("train.py", *arguments(command), *GPT_QUICK, "model.net.n_layer=1")  # compiling takes ~10 s a layer here
     (folder,) = run.folders()
     assert run.summary(folder)["status"] == "finished"
     weights = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
@@ -242,7 +242,7 @@ def gpt_compiled(run, command: str) -> None:
 
 
 def gpt_tutorial_sizes(run, command: str) -> None:
-    small = ["data.batch_size=4", "data.num_workers=0", *GPT_QUICK]  # the tutorial's network, a smaller batch
+    small = ["data.batch_size=4", "data.num_workers=0", "model.net.n_layer=1", *GPT_QUICK]  # its width, 1 layer
     uses_gpus(run, command, small)
     (folder,) = run.folders()
     assert OmegaConf.load(folder / ".hydra" / "config.yaml").model.net.n_embd == 512
