@@ -89,10 +89,17 @@ def test_readme_interactive_srun(slurm_cluster, cluster_project: Path) -> None:
     assert folder.name.startswith("slurm-") and summary(folder)["world_size"] == 2
 
 
-def test_preempted_job_requeues_and_resumes_in_its_folder(slurm_cluster, cluster_project: Path) -> None:
+# The GPT example: 3 epochs of ~110 steps per rank.
+GPT = ["experiment=gpt", "data.corpus_mb=0.5", "trainer.max_epochs=3", "model.sample_tokens=0", "logger=csv"]
+
+
+@pytest.mark.parametrize("workload", [LONG, GPT], ids=["digits", "gpt"])
+def test_preempted_job_requeues_and_resumes_in_its_folder(
+    slurm_cluster, cluster_project: Path, workload: list[str]
+) -> None:
     # The same job twice, side by side (1 CPU per node each): one left alone, one preempted.
-    alone = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *LONG)
-    preempted = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *LONG)
+    alone = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *workload)
+    preempted = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *workload)
     folder = cluster_project / "logs" / "train" / "runs" / f"slurm-{preempted}"
     deadline = time.monotonic() + 300
     while not (folder / "checkpoints" / "last.ckpt").exists():  # after the first epoch: mid-training

@@ -234,7 +234,7 @@ def gpt_under_ddp_in_bf16(run, command: str) -> None:
 
 
 def gpt_compiled(run, command: str) -> None:
-    run("train.py", *arguments(command), *GPT_QUICK, "model.net.n_layer=1")  # compiling takes ~10 s a layer here
+    run("train.py", *arguments(command), *GPT_QUICK, "model.net.n_layer=1")  # compile time grows with the layers
     (folder,) = run.folders()
     assert run.summary(folder)["status"] == "finished"
     weights = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
