@@ -9,7 +9,7 @@ the template's configs; the template itself is not touched.
 import argparse
 import statistics
 
-from harness import BARE_LIGHTNING, WORK, Case, generated_command, plain_command, render, run_timed
+from harness import BARE_LIGHTNING, WORK, Case, bare_lightning, generated_command, plain_command, render, run_timed
 from run import WORKLOADS
 
 # name -> Hydra overrides for the generated side (none of them changes the work each step does)
@@ -39,6 +39,8 @@ def main() -> None:
     args = parser.parse_args()
     work = WORKLOADS[args.workload]
     variants = {name: o for name, o in VARIANTS.items() if not args.only or name in args.only or name == "default"}
+    if "bare Lightning: no callbacks, no logger" in variants:
+        variants["bare Lightning: no callbacks, no logger"] = bare_lightning(work)
     project = render()
     runs: dict[str, list[dict]] = {name: [] for name in ["plain", *variants]}
     for rep in range(args.reps):
@@ -46,7 +48,7 @@ def main() -> None:
             run_dir = WORK / "ablate" / f"{index}-{rep}"
             case = Case(ranks=args.ranks, overrides=variants.get(name, []))
             if name == "plain":
-                result = run_timed(plain_command(work, case, run_dir), run_dir, run_dir, work, args.ranks)
+                result = run_timed(plain_command(work, case, run_dir, project), run_dir, run_dir, work, args.ranks)
             else:
                 result = run_timed(generated_command(project, work, case, run_dir), project, run_dir, work, args.ranks)
             runs[name].append(result)

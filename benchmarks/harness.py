@@ -33,6 +33,27 @@ class Workload:
     threads: int | None = None
 
 
+@dataclass(frozen=True)
+class GPTWorkload:
+    """A GPT training job (`python train.py experiment=gpt` against plain_gpt.py), run identically by both sides.
+
+    Each epoch trains `steps_per_epoch` steps (the corpus would give hundreds) and validates `val_batches`
+    batches at its end, outside the timed intervals on both sides.
+    """
+
+    name: str
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int
+    batch_size: int  # per process
+    epochs: int
+    steps_per_epoch: int
+    warmup: int  # steps left out of the throughput
+    val_batches: int = 4
+    threads: int | None = None  # as Workload.threads
+
+
 @dataclass
 class Case:
     """How to run a workload: processes, device and precision, and extra Hydra overrides for the generated side."""
@@ -55,6 +76,14 @@ BARE_LIGHTNING = [
 ]
 
 
+def bare_lightning(work: Workload | GPTWorkload) -> list[str]:
+    """BARE_LIGHTNING for this workload. experiment=gpt sets keys of two callbacks; with the callbacks group
+    gone (`~callbacks`) those keys would remain as callbacks without a class, so they go too."""
+    if isinstance(work, GPTWorkload):
+        return [*BARE_LIGHTNING, "~callbacks.model_checkpoint", "~callbacks.throughput"]
+    return BARE_LIGHTNING
+
+
 def render() -> Path:
     """`cookiecutter --no-input` of this repository into benchmarks/work/render; returns the project folder."""
     out = WORK / "render"
@@ -67,12 +96,14 @@ def render() -> Path:
     return out / "my-project"
 
 
-def generated_command(project: Path, work: Workload, case: Case, run_dir: Path) -> list[str]:
+def generated_command(project: Path, work: Workload | GPTWorkload, case: Case, run_dir: Path) -> list[str]:
     """`python train.py` with the overrides that make it run `work`, plus the StepTimer callback.
 
     The generated side keeps every default of the rendered project (callbacks, logger, validation every
     epoch, checkpoints); only `test=false` drops the test after training, which the plain script has not.
     """
+    if isinstance(work, GPTWorkload):
+        return gpt_generated_command(project, work, case, run_dir)
     hidden = ",".join(str(width) for width in work.hidden)
     if case.ranks > 1:
         trainer = ["trainer=ddp", f"trainer.devices={case.ranks}", f"trainer.accelerator={case.device}"]
@@ -102,8 +133,11 @@ def generated_command(project: Path, work: Workload, case: Case, run_dir: Path) 
     ]
 
 
-def plain_command(work: Workload, case: Case, run_dir: Path) -> list[str]:
-    """plain_train.py with the same workload; under torchrun when the case has several ranks."""
+def plain_command(work: Workload | GPTWorkload, case: Case, run_dir: Path, project: Path) -> list[str]:
+    """plain_train.py (plain_gpt.py for GPT, training `project`'s GPT class) with the same workload; under
+    torchrun when the case has several ranks."""
+    if isinstance(work, GPTWorkload):
+        return gpt_plain_command(project, work, case, run_dir)
     launcher = [sys.executable]
     if case.ranks > 1:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={case.ranks}"]
@@ -122,8 +156,68 @@ def plain_command(work: Workload, case: Case, run_dir: Path) -> list[str]:
     ]
 
 
+def gpt_generated_command(project: Path, work: GPTWorkload, case: Case, run_dir: Path) -> list[str]:
+    """`python train.py experiment=gpt` with the workload's sizes and lengths, plus the StepTimer callback.
+
+    Besides sizes, precision and compile, it sets only lengths: `+trainer.limit_train_batches`,
+    `+trainer.limit_val_batches`, and `trainer.val_check_interval=1.0` (validation, and the sample the project
+    writes after it, at the epoch's end instead of mid-epoch, where it would fall inside a timed interval).
+    """
+    if case.ranks > 1:
+        trainer = ["trainer=ddp", f"trainer.devices={case.ranks}", f"trainer.accelerator={case.device}"]
+    else:
+        trainer = ["trainer=gpu" if case.device == "cuda" else "trainer=cpu"]
+    return [
+        sys.executable,
+        "train.py",
+        "experiment=gpt",
+        *trainer,
+        f"trainer.precision={'bf16-mixed' if case.precision == 'bf16-mixed' else '32-true'}",
+        f"trainer.max_epochs={work.epochs}",
+        f"+trainer.limit_train_batches={work.steps_per_epoch}",
+        f"+trainer.limit_val_batches={work.val_batches}",
+        "trainer.val_check_interval=1.0",
+        f"data.batch_size={work.batch_size}",
+        f"data.block_size={work.block_size}",
+        f"model.net.n_layer={work.n_layer}",
+        f"model.net.n_head={work.n_head}",
+        f"model.net.n_embd={work.n_embd}",
+        f"model.compile={str(case.compile).lower()}",
+        "test=false",
+        f"hydra.run.dir={run_dir}",
+        "+callbacks.bench._target_=bench_timing.StepTimer",
+        f"+callbacks.bench.warmup_steps={work.warmup}",
+        *case.overrides,
+    ]
+
+
+def gpt_plain_command(project: Path, work: GPTWorkload, case: Case, run_dir: Path) -> list[str]:
+    """plain_gpt.py with the same workload, training the rendered project's GPT class."""
+    launcher = [sys.executable]
+    if case.ranks > 1:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={case.ranks}"]
+    return [
+        *launcher,
+        str(BENCH_DIR / "plain_gpt.py"),
+        f"--project={project}",
+        f"--n-layer={work.n_layer}",
+        f"--n-head={work.n_head}",
+        f"--n-embd={work.n_embd}",
+        f"--block-size={work.block_size}",
+        f"--batch-size={work.batch_size}",
+        f"--epochs={work.epochs}",
+        f"--steps-per-epoch={work.steps_per_epoch}",
+        f"--val-batches={work.val_batches}",
+        f"--warmup-steps={work.warmup}",
+        f"--device={case.device}",
+        f"--precision={case.precision}",
+        *(["--compile"] if case.compile else []),
+        f"--out-dir={run_dir}",
+    ]
+
+
 def run_timed(
-    command: list[str], cwd: Path, run_dir: Path, work: Workload, ranks: int = 1, timeout: float = 600
+    command: list[str], cwd: Path, run_dir: Path, work: Workload | GPTWorkload, ranks: int = 1, timeout: float = 600
 ) -> dict:
     """Run one process (tree) to the end; return its StepClock JSON plus `wall_s`, the whole process's time.
 

@@ -15,7 +15,7 @@ from run import WORKLOADS
 
 # part -> pattern of a frame in the stack (py-spy raw format: "function (file:line)")
 PARTS = {
-    "forward + loss (module code)": r"Classifier\._loss",
+    "forward + loss (module code)": r"(Classifier|LanguageModel)\._loss",
     "train_acc metric (torchmetrics forward)": r"MulticlassAccuracy|Metric\.forward",
     "self.log (Lightning result collection)": r"LightningModule\.log ",
     "backward": r"_engine_run_backward",

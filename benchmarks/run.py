@@ -7,7 +7,10 @@ Rows (see benchmarks/README.md):
 - throughput, samples/s after warm-up: "compute" (MLP 2048x2048, batch 128: tens of ms a step) and "tiny"
   (the default digits MLP, batch 64: per-step overhead), in one CPU process and with 2-rank DDP on the CPU;
 - time to first training step from process start, and `--help` time: generated minus plain, in seconds;
-- on one CUDA GPU, when there is one: compute throughput with bf16-mixed, and with torch.compile too.
+- on one CUDA GPU, when there is one: compute throughput with bf16-mixed, and with torch.compile too;
+- GPT, tokens/s after warm-up: `python train.py experiment=gpt` against plain_gpt.py (the tutorial's minGPT-ddp
+  loop training the same GPT class on the same bytes), in one CPU process and with 2-rank DDP, with bf16-mixed
+  and with torch.compile on the CPU (--quick leaves out torch.compile), and on one GPU when there is one.
 Every throughput row also runs a third side, bare Lightning (the generated project with no callbacks, logger,
 progress bar or model summary): the floor that Lightning itself sets, so a row tells the template's own cost
 (generated / bare Lightning) apart from Lightning's (bare Lightning / plain).
@@ -27,11 +30,12 @@ from pathlib import Path
 import lightning
 import torch
 from harness import (
-    BARE_LIGHTNING,
     BENCH_DIR,
     WORK,
     Case,
+    GPTWorkload,
     Workload,
+    bare_lightning,
     generated_command,
     plain_command,
     render,
@@ -42,33 +46,50 @@ from harness import (
 QUICK = {
     "tiny": Workload("tiny", hidden=(128, 128), batch_size=64, epochs=15, warmup=20, threads=1),
     "compute": Workload("compute", hidden=(2048, 2048), batch_size=128, epochs=8, warmup=10),
+    "gpt": GPTWorkload("gpt", 4, 4, 128, block_size=64, batch_size=16, epochs=2, steps_per_epoch=30, warmup=5),
 }
 FULL = {
     "tiny": Workload("tiny", hidden=(128, 128), batch_size=64, epochs=30, warmup=20, threads=1),
     "compute": Workload("compute", hidden=(2048, 2048), batch_size=128, epochs=16, warmup=10),
+    "gpt": GPTWorkload("gpt", 4, 4, 128, block_size=64, batch_size=16, epochs=3, steps_per_epoch=80, warmup=5),
 }
 WORKLOADS = QUICK  # what ablate.py runs
 
 
-def throughput_cases() -> list[tuple[str, str, Case, float]]:
-    """(row name, workload, case, target ratio); GPU rows only where CUDA is present."""
+def throughput_cases(quick: bool) -> tuple[list[tuple[str, str, Case, float]], list[tuple[str, float, str]]]:
+    """(row name, workload, case, target ratio) of the rows to run, and (row name, target, reason) of those
+    skipped: the GPU rows where there is no CUDA, the CPU torch.compile row in --quick."""
     cases = [
         ("compute, 1 process, CPU", "compute", Case(), 0.97),
         ("tiny, 1 process, CPU", "tiny", Case(), 0.90),
         ("compute, 2-rank DDP, CPU", "compute", Case(ranks=2), 0.97),
         ("tiny, 2-rank DDP, CPU", "tiny", Case(ranks=2), 0.90),
+        ("GPT, 1 process, CPU", "gpt", Case(), 0.97),
+        ("GPT, 2-rank DDP, CPU", "gpt", Case(ranks=2), 0.97),
+        ("GPT, 1 process, CPU, bf16-mixed", "gpt", Case(precision="bf16-mixed"), 0.97),
+    ]
+    skipped = []
+    compile_row = ("GPT, 1 process, CPU, torch.compile", "gpt", Case(compile=True), 0.97)
+    if quick:
+        skipped.append((compile_row[0], 0.97, "not in --quick: compiling takes minutes on a small CPU"))
+    else:
+        cases.append(compile_row)
+    bf16, bf16_compile = Case(device="cuda", precision="bf16-mixed"), Case("cuda", "bf16-mixed", compile=True)
+    gpu = [
+        ("compute, 1 GPU, bf16-mixed", "compute", bf16, 0.97),
+        ("compute, 1 GPU, bf16-mixed + torch.compile", "compute", bf16_compile, 0.97),
+        ("GPT, 1 GPU, bf16-mixed", "gpt", bf16, 0.97),
+        ("GPT, 1 GPU, bf16-mixed + torch.compile", "gpt", bf16_compile, 0.97),
     ]
     if torch.cuda.is_available():
-        cases += [
-            ("compute, 1 GPU, bf16-mixed", "compute", Case(device="cuda", precision="bf16-mixed"), 0.97),
-            (
-                "compute, 1 GPU, bf16-mixed + torch.compile",
-                "compute",
-                Case(device="cuda", precision="bf16-mixed", compile=True),
-                0.97,
-            ),
-        ]
-    return cases
+        cases += gpu
+    else:
+        skipped += [(name, target, "no CUDA device on this machine") for name, _, _, target in gpu]
+    return cases, skipped
+
+
+def unit(workload: str) -> str:
+    return "tokens/s" if workload == "gpt" else "samples/s"
 
 
 def spread(values: list[float]) -> list[float]:
@@ -133,7 +154,7 @@ def table(results: list[dict]) -> str:
         if r.get("skipped"):
             lines.append(f"| {r['name']} | {r['unit']} | skipped: {r['skipped']} | | | {r['target']} | | | |")
             continue
-        fmt = ".0f" if r["unit"] == "samples/s" else ".2f"
+        fmt = ".2f" if r["unit"] == "s" else ".0f"
         gen, plain, bare = (
             f"{r[k]:{fmt}} [{r['spread'][k][0]:{fmt}}-{r['spread'][k][1]:{fmt}}]" if k in r else ""
             for k in ("generated", "plain", "lightning")
@@ -151,13 +172,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps and repetitions (a few minutes)")
     parser.add_argument("--reps", type=int, help="repetitions (default: 3, or 5 without --quick)")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results.json", help="where to write the results")
+    parser.add_argument("--only", help="only the throughput rows whose name holds this text, e.g. --only GPT")
     args = parser.parse_args()
     reps = args.reps or (3 if args.quick else 5)
     workloads = QUICK if args.quick else FULL
     started = time.time()
     project = render()
     shutil.rmtree(WORK / "runs", ignore_errors=True)  # one folder per run of this invocation
-    cases = throughput_cases()
+    cases, skipped = throughput_cases(args.quick)
+    if args.only:
+        cases = [case for case in cases if args.only in case[0]]
+        skipped = [skip for skip in skipped if args.only in skip[0]]
     samples: dict[str, dict[str, list[float]]] = {
         name: {"generated": [], "plain": [], "lightning": []} for name, *_ in cases
     }
@@ -172,43 +197,55 @@ def main() -> None:
             for side in sides:
                 run_dir = WORK / "runs" / f"{name.replace(' ', '').replace(',', '_')}-{side}-{rep}"
                 if side == "plain":
-                    result = run_timed(plain_command(work, case, run_dir), run_dir, run_dir, work, case.ranks)
+                    command = plain_command(work, case, run_dir, project)
+                    result = run_timed(command, run_dir, run_dir, work, case.ranks)
                 else:
-                    side_case = replace(case, overrides=BARE_LIGHTNING) if side == "lightning" else case
+                    side_case = replace(case, overrides=bare_lightning(work)) if side == "lightning" else case
                     command = generated_command(project, work, side_case, run_dir)
                     result = run_timed(command, project, run_dir, work, case.ranks)
-                samples[name][side].append(result["samples_per_s"])
+                tokens = work.block_size if isinstance(work, GPTWorkload) else 1  # GPT rows: tokens/s
+                samples[name][side].append(result["samples_per_s"] * tokens)
                 if workload == "tiny" and case.ranks == 1 and case.device == "cpu" and side in first_step:
                     first_step[side].append(result["first_step_s"])
                 print(
                     f"[{time.time() - started:5.0f} s] rep {rep + 1}/{reps} {name} {side}: "
-                    f"{result['samples_per_s']:.0f} samples/s, {result['steps']} steps",
+                    f"{samples[name][side][-1]:.0f} {unit(workload)}, {result['steps']} steps",
                     flush=True,
                 )
-        help_s["generated"].append(time_command([sys.executable, "train.py", "--help"], project))
-        help_s["plain"].append(time_command([sys.executable, str(BENCH_DIR / "plain_train.py"), "--help"], project))
+        if not args.only:
+            help_s["generated"].append(time_command([sys.executable, "train.py", "--help"], project))
+            help_s["plain"].append(time_command([sys.executable, str(BENCH_DIR / "plain_train.py"), "--help"], project))
 
-    results = [row(f"throughput {name}", "samples/s", **samples[name], target=t, diff=False) for name, _, _, t in cases]
-    results.append(row("time to first training step", "s", **first_step, target=2.0, diff=True))
-    results.append(row("`train.py --help` (plain: plain_train.py --help)", "s", **help_s, target=None, diff=True))
-    if not torch.cuda.is_available():
-        reason = "no CUDA device on this machine"
-        print(f"Skipping the GPU rows (bf16-mixed, bf16-mixed + torch.compile): {reason}.")
-        for name in ("compute, 1 GPU, bf16-mixed", "compute, 1 GPU, bf16-mixed + torch.compile"):
-            results.append(
-                {
-                    "name": f"throughput {name}",
-                    "unit": "samples/s",
-                    "generated": None,
-                    "plain": None,
-                    "ratio": None,
-                    "target": 0.97,
-                    "met": None,
-                    "skipped": reason,
-                }
-            )
+    results = [
+        row(f"throughput {name}", unit(workload), **samples[name], target=t, diff=False)
+        for name, workload, _, t in cases
+    ]
+    if first_step["generated"]:  # taken from the tiny 1-process row
+        results.append(row("time to first training step", "s", **first_step, target=2.0, diff=True))
+    if help_s["generated"]:
+        results.append(row("`train.py --help` (plain: plain_train.py --help)", "s", **help_s, target=None, diff=True))
+    for name, target, reason in skipped:
+        print(f"Skipping throughput {name}: {reason}.")
+        results.append(
+            {
+                "name": f"throughput {name}",
+                "unit": unit("gpt" if name.startswith("GPT") else "compute"),
+                "generated": None,
+                "plain": None,
+                "ratio": None,
+                "target": target,
+                "met": None,
+                "skipped": reason,
+            }
+        )
 
-    info = {**machine(), "quick": args.quick, "repetitions": reps, "seconds": round(time.time() - started)}
+    info = {
+        **machine(),
+        "quick": args.quick,
+        "only": args.only,
+        "repetitions": reps,
+        "seconds": round(time.time() - started),
+    }
     args.output.write_text(json.dumps({"machine": info, "results": results}, indent=2) + "\n")
     print(
         f"\n{info['cores']}-core {info['arch']} CPU, {info['device']}, torch {info['torch']}, "

@@ -7,6 +7,8 @@ What it measures:
   batch; whatever runs between epochs (validation, checkpoints, LR scheduler) falls outside on both sides.
 - time to first step: seconds from BENCH_T0 (time.time() taken by run.py just before it starts the process)
   to the start of the first training step.
+- the median timed interval (`median_interval_s`): not a row's number (it leaves out what happens every n-th
+  step, e.g. logging), but steadier than the mean on a shared machine: for diagnosis.
 
 Written as JSON to $BENCH_OUT by rank zero when `finish()` is called. No framework imports: importing this
 costs the plain script nothing.
@@ -24,6 +26,7 @@ class StepClock:
         self.first_step_s: float | None = None
         self.seconds = 0.0  # sum of the timed intervals
         self.samples = 0  # samples trained in the timed intervals
+        self.intervals: list[float] = []  # each timed interval, for the median (robust to the machine's bursts)
         self._last: tuple[float, int, int] | None = None  # (start time, epoch, batch size) of the previous step
 
     def step(self, epoch: int, batch_size: int) -> None:
@@ -32,6 +35,7 @@ class StepClock:
             self.first_step_s = time.time() - float(os.environ["BENCH_T0"])
         if self._last is not None and self._last[1] == epoch and self.steps > self.warmup:
             self.seconds += now - self._last[0]
+            self.intervals.append(now - self._last[0])
             self.samples += self._last[2]
         self._last = (now, epoch, batch_size)
         self.steps += 1
@@ -47,6 +51,7 @@ class StepClock:
             "timed_steps_samples": self.samples,
             "samples_per_s": world_size * self.samples / self.seconds if self.seconds else None,
             "first_step_s": self.first_step_s,
+            "median_interval_s": sorted(self.intervals)[len(self.intervals) // 2] if self.intervals else None,
             **extra,
         }
         with open(path, "w") as file:

@@ -105,6 +105,7 @@ def test_benchmarks_run_to_their_table(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "| throughput tiny, 2-rank DDP, CPU |" in result.stdout
+    assert "| throughput GPT, 2-rank DDP, CPU | tokens/s |" in result.stdout
     assert "terminate called" not in result.stdout + result.stderr
 
 

@@ -8,8 +8,10 @@ else, errors and warnings about the user's own settings included, still prints.
 """
 
 import logging
+import multiprocessing
 import os
 import re
+import sys
 import warnings
 
 # Python warnings that are the libraries' business, not the user's (the start of each message; no `,`
@@ -37,6 +39,15 @@ IGNORED_LOG_LINES = (
     # configs/callbacks/model_summary.yaml's summary replaces Lightning's default one, as it should.
     "Trainer already configured with model summary callbacks",
 )
+
+
+def log_in_spawned_process() -> None:
+    """In a process that Lightning started with multiprocessing (trainer=ddp_spawn), print INFO lines as the
+    first process does (the GPT's samples, for one): Hydra set up logging in the first process only, and a
+    process whose root logger has no handler prints nothing below WARNING."""
+    if multiprocessing.parent_process() is not None and not logging.getLogger().handlers:
+        form = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's, to stdout as Hydra's
+        logging.basicConfig(level=logging.INFO, format=form, stream=sys.stdout)
 
 
 def quiet() -> None:

@@ -48,6 +48,12 @@ class LanguageModel(L.LightningModule):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.net(idx)
 
+    @property
+    def flops_per_sample(self) -> int:
+        """Training FLOPs of one sample (a window of block_size tokens): the callbacks' throughput logs
+        train/mfu from it on GPUs."""
+        return self.net.flops_per_token() * self.net.block_size
+
     def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
         logits = self(x)  # `self(x)`: trainer=dp parallelizes forward

@@ -25,6 +25,8 @@ from rich.progress import BarColumn, Task
 from rich.table import Column, Table
 from rich.text import Text
 
+from {{cookiecutter.package_name}}.harness import console
+
 PIPED_WIDTH = 200  # columns of a progress bar written into a file or pipe, where nothing wraps lines
 
 
@@ -43,6 +45,10 @@ class ThrottledRichProgressBar(RichProgressBar):
         if console_kwargs is None and not get_console().is_terminal:
             console_kwargs = {"width": PIPED_WIDTH}
         super().__init__(refresh_rate, leave, theme, console_kwargs)
+
+    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, module, stage)
+        console.log_in_spawned_process()  # the console's other lines, in ddp_spawn's processes too
 
     def configure_columns(self, trainer: L.Trainer) -> list:
         columns = super().configure_columns(trainer)

@@ -1,4 +1,7 @@
-"""Log how fast training goes: train/samples_per_sec (and train/tokens_per_sec), also in the progress bar.
+"""Log how fast training goes: train/samples_per_sec (and train/tokens_per_sec), also in the progress bar, and
+on a GPU train/mfu, the model FLOPs utilization: the share of the GPU's peak FLOPs (Lightning's table, for the
+run's precision) that the model's own FLOPs take. MFU needs the LightningModule to say what one sample costs,
+a `flops_per_sample` attribute (models/language_model.py has one).
 
 Gap this fills, next to Lightning's ThroughputMonitor: that callback waits for the GPU after every batch
 (torch.cuda.synchronize) to time it, which itself slows training; it logs to the loggers only, so the
@@ -11,6 +14,8 @@ import time
 from typing import Any
 
 import lightning as L
+import torch
+from lightning.fabric.utilities.throughput import get_available_flops
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.data import extract_batch_size
 
@@ -21,6 +26,14 @@ class Throughput(Callback):
         self._start = 0.0
         self._samples = 0  # this rank's samples since `_start`
         self._logged_step = 0  # with gradient accumulation, several batches end on the same step
+        self._peak_flops: int | None = None  # of one device; None: not a GPU Lightning knows
+
+    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        device = trainer.strategy.root_device
+        if device.type == "cuda" and hasattr(module, "flops_per_sample"):
+            precision = str(trainer.precision)
+            dtype = torch.bfloat16 if "bf16" in precision else torch.float16 if "16" in precision else torch.float32
+            self._peak_flops = get_available_flops(device, dtype)
 
     def _restart_clock(self) -> None:
         self._start, self._samples = time.perf_counter(), 0
@@ -43,4 +56,7 @@ class Throughput(Callback):
         module.log("train/samples_per_sec", samples_per_sec, prog_bar=True, on_step=True, on_epoch=False)
         if self.tokens_per_sample:
             module.log("train/tokens_per_sec", samples_per_sec * self.tokens_per_sample, on_step=True, on_epoch=False)
+        if self._peak_flops:
+            mfu = samples_per_sec * module.flops_per_sample / (trainer.world_size * self._peak_flops)
+            module.log("train/mfu", mfu, prog_bar=True, on_step=True, on_epoch=False)
         self._restart_clock()

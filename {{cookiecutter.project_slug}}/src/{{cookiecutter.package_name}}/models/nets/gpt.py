@@ -64,6 +64,17 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
+    def flops_per_token(self) -> int:
+        """Training FLOPs (forward and backward) per token of a full-length window, for train/mfu on GPUs.
+
+        Each weight of a matrix multiply costs 2 FLOPs forward and 4 backward; attention's scores and weighted
+        sum cost 4 * n_embd * block_size per layer forward, 12 with backward (the mask's savings not counted,
+        as is usual). Norms, biases and the embedding lookup are left out: under 1 % here.
+        """
+        matmul_weights = sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Linear))
+        n_embd = self.tok_emb.embedding_dim
+        return 6 * matmul_weights + 12 * len(self.blocks) * n_embd * self.block_size
+
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Token ids (batch, length <= block_size) -> next-token logits (batch, length, vocab_size)."""
         positions = torch.arange(idx.shape[1], device=idx.device)
