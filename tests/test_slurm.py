@@ -40,6 +40,7 @@ README_SBATCH = {
     "sbatch slurm/multi_node.sbatch": ("", (2, 1)),
     "sbatch --nodes=4 slurm/multi_node.sbatch trainer.max_epochs=50 model.optimizer.lr=1e-4": ("--nodes=4", (2, 1)),
     "sbatch --nodes=2 --gpus-per-node=2 --ntasks-per-node=2 slurm/multi_node.sbatch": ("--gpus-per-node=2", (2, 2)),
+    "sbatch --nodes=2 slurm/multi_node.sbatch experiment=gpt trainer=model_parallel": ("", (2, 1)),
 }
 ON_THE_TEST_CLUSTER = {"--nodes=4": "--nodes=2", "--gpus-per-node=2": ""}
 
@@ -59,7 +60,8 @@ def test_readme_sbatch_command(slurm_cluster, cluster_project: Path, command: st
     assert [f for f in run_folders(cluster_project) if f not in before] == [folder]  # exactly one run folder
     result = summary(folder)
     assert (result["num_nodes"], result["devices"], result["world_size"]) == (nodes, per_node, nodes * per_node)
-    assert result["status"] == "finished" and result["strategy"] == "ddp"
+    strategy = "model_parallel" if "trainer=model_parallel" in command else "ddp"
+    assert result["status"] == "finished" and result["strategy"] == strategy
     log = job_log(cluster_project, job)
     world = nodes * per_node
     assert all(f"GLOBAL_RANK: {r}, MEMBER: {r + 1}/{world}" in log for r in range(world))  # every rank's output
@@ -93,7 +95,8 @@ def test_readme_interactive_srun(slurm_cluster, cluster_project: Path) -> None:
 GPT = ["experiment=gpt", "data.corpus_mb=0.25", "trainer.max_epochs=2", "model.net.n_layer=2", "logger=csv"]
 
 
-@pytest.mark.parametrize("workload", [LONG, GPT], ids=["digits", "gpt"])
+# The same GPT sharded (FSDP2) over the two nodes: its checkpoints are folders.
+@pytest.mark.parametrize("workload", [LONG, GPT, [*GPT, "trainer=model_parallel"]], ids=["digits", "gpt", "gpt-fsdp2"])
 def test_preempted_job_requeues_and_resumes_in_its_folder(
     slurm_cluster, cluster_project: Path, workload: list[str]
 ) -> None:

@@ -73,3 +73,13 @@ def test_optimizer_and_scheduler_are_shared_groups_of_the_model() -> None:
     assert options("model/optimizer") and options("model/scheduler")
     cfg = compose_train("~model/scheduler")  # a constant learning rate, as model/mlp.yaml says
     assert "scheduler" not in cfg.model and cfg.model.optimizer._target_ == "torch.optim.AdamW"
+
+
+def test_sharded_strategies_build_with_their_units() -> None:
+    # trainer=fsdp runs on CUDA only, but its strategy (and its wrap policy: one GPT block) builds anywhere.
+    from {{cookiecutter.package_name}}.models.nets.gpt import Block
+
+    fsdp = hydra.utils.instantiate(compose_train("experiment=gpt", "trainer=fsdp").trainer.strategy)
+    assert fsdp.kwargs["auto_wrap_policy"]._module_classes == {Block}
+    parallel = hydra.utils.instantiate(compose_train("trainer=model_parallel").trainer.strategy)
+    assert (parallel._data_parallel_size, parallel._tensor_parallel_size) == ("auto", 1)

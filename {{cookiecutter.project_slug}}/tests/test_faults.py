@@ -88,6 +88,9 @@ def live_processes_in_group(group: int) -> list[int]:
     return alive
 
 
+SHARDED = ["trainer=model_parallel", "trainer.accelerator=cpu", "trainer.devices=2"]
+
+
 def corrupt_checkpoint(run) -> str:
     path = run.root / "corrupt.ckpt"
     path.write_bytes(b"PK\x03\x04 not really a checkpoint")
@@ -110,6 +113,23 @@ BAD_INPUT = [
     (["trainer=gpu"], "no CUDA GPU is visible"),
     (["trainer=dp", "trainer.sync_batchnorm=true"], "trainer.sync_batchnorm=true cannot work under trainer=dp"),
     (["model.optimizer.lr=abc"], "model.optimizer.lr=abc must be a number: e.g. model.optimizer.lr=0.001."),
+    (["trainer=fsdp"], "trainer=fsdp runs on CUDA GPUs only"),
+    (
+        [*SHARDED, "trainer.strategy.data_parallel_size=2", "trainer.strategy.tensor_parallel_size=2"],
+        "must equal the number of ranks, 2",
+    ),
+    ([*SHARDED, "trainer.strategy.tensor_parallel_size=2"], "MLP has a sharding plan but no tensor-parallel one"),
+    ([*SHARDED, "model.net._target_=torch.nn.Linear"], "Linear has no parallelize(mesh) method"),
+    (
+        [
+            "experiment=gpt",
+            *SHARDED,
+            "trainer.strategy.tensor_parallel_size=2",
+            "model.net.n_head=3",
+            "model.net.n_embd=48",
+        ],
+        "must divide model.net.n_head=3",
+    ),
 ]
 
 

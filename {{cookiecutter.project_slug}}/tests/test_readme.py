@@ -275,6 +275,45 @@ RECIPE_DATA = (
     "x, y = m(900, 20, n_informative=10, n_classes=3, random_state=0); np.savez('my_data.npz', x=x, y=y)\""
 )
 # Every README command: how it is checked here, or why it is checked elsewhere.
+SHARDED_GPT = "python train.py experiment=gpt trainer=model_parallel trainer.accelerator=cpu trainer.devices=2"
+TENSOR_PARALLEL_GPT = f"{SHARDED_GPT} trainer.strategy.tensor_parallel_size=2"
+PACKAGE = "{{ cookiecutter.package_name }}"
+CONSOLIDATE = f"python -m {PACKAGE}.harness.consolidate logs/train/runs/<run id>/checkpoints/last.ckpt"
+
+
+def trains_sharded(run, command: str) -> None:
+    run("train.py", *arguments(command), *GPT_QUICK)
+    (folder,) = run.folders()
+    summary = run.summary(folder)
+    assert (summary["world_size"], summary["status"]) == (2, "finished")
+    assert len(list((folder / "checkpoints" / "last.ckpt").glob("*.distcp"))) == 2  # a folder: one shard a rank
+    parallel = OmegaConf.load(folder / ".hydra" / "config.yaml").trainer.strategy.tensor_parallel_size
+    assert parallel == (2 if "tensor_parallel_size=2" in command else 1)
+
+
+def fsdp_on_gpus(run, command: str) -> None:
+    if not torch.cuda.is_available():
+        refused = run("train.py", *arguments(command), *GPT_QUICK, check=False)
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+        assert "for sharded training on the CPU use trainer=model_parallel" in refused.stderr
+        assert run.folders() == []
+        return
+    run("train.py", *arguments(command), *GPT_QUICK, f"trainer.devices={min(torch.cuda.device_count(), 4)}")
+    (folder,) = run.folders()
+    assert run.summary(folder)["status"] == "finished"
+
+
+def consolidates_a_sharded_checkpoint(run, command: str) -> None:
+    run("train.py", *arguments(SHARDED_GPT), *GPT_QUICK)
+    (folder,) = run.folders()
+    command = command.replace("logs/train/runs/<run id>", str(folder))
+    env = {**os.environ, "PYTHONPATH": str(PROJECT / "src")}
+    subprocess.run(shlex.split(command), cwd=PROJECT, env=env, check=True, capture_output=True)
+    checkpoint = torch.load(folder / "checkpoints" / "last.consolidated.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == run.summary(folder)["global_step"]
+    assert checkpoint["state_dict"]["net.tok_emb.weight"].shape == (256, 64)  # whole, not a shard
+
+
 COMMANDS = {
     "python train.py": trains_the_example,
     "python train.py model.optimizer.lr=1e-3 data.batch_size=128 trainer.max_epochs=30 seed=7": changes_anything,
@@ -300,6 +339,10 @@ COMMANDS = {
     GPT_DDP_BF16: gpt_under_ddp_in_bf16,
     "python train.py experiment=gpt trainer=cpu model.compile=true": gpt_compiled,
     "python train.py experiment=gpt_tutorial trainer=ddp trainer.devices=4": gpt_tutorial_sizes,
+    SHARDED_GPT: trains_sharded,
+    TENSOR_PARALLEL_GPT: trains_sharded,
+    "python train.py experiment=gpt trainer=fsdp trainer.devices=4": fsdp_on_gpus,
+    CONSOLIDATE: consolidates_a_sharded_checkpoint,
     "python train.py model=cnn": BY_THE_RECIPES,
     "python train.py model=cnn model.net.channels=32 trainer=ddp trainer.accelerator=cpu trainer.devices=2": (
         BY_THE_RECIPES
@@ -316,6 +359,7 @@ COMMANDS = {
     "sbatch slurm/multi_node.sbatch": ON_A_CLUSTER,
     "sbatch --nodes=4 slurm/multi_node.sbatch trainer.max_epochs=50 model.optimizer.lr=1e-4": ON_A_CLUSTER,
     "sbatch --nodes=2 --gpus-per-node=2 --ntasks-per-node=2 slurm/multi_node.sbatch": ON_A_CLUSTER,
+    "sbatch --nodes=2 slurm/multi_node.sbatch experiment=gpt trainer=model_parallel": ON_A_CLUSTER,
     f"salloc --nodes=1 {ALLOCATION} --time=1:00:00": ON_A_CLUSTER,
     "srun --job-name=train python train.py trainer=ddp_multinode": ON_A_CLUSTER,
     "python train.py -m hydra/launcher=slurm trainer=ddp_multinode model.optimizer.lr=1e-3,1e-4": ON_A_CLUSTER,

@@ -1,5 +1,8 @@
 """Evaluate a checkpoint on the test split: `python eval.py ckpt_path=path/to/file.ckpt`.
 
+A sharded run's checkpoint folder is evaluated under a sharded trainer as it is, elsewhere gathered into one
+file first (harness/consolidate.py).
+
 A checkpoint inside a run folder is evaluated with that run's model and data configs (its
 .hydra/config.yaml), so the training overrides need not be typed again; overrides on the command
 line still apply on top. A checkpoint from elsewhere uses configs/eval.yaml and the command line.
@@ -14,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from {{cookiecutter.package_name}}.harness import launch
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
+from {{cookiecutter.package_name}}.harness.consolidate import consolidate
 from {{cookiecutter.package_name}}.train import build
 
 log = logging.getLogger(__name__)
@@ -22,9 +26,16 @@ TRAINED_GROUPS = ("model", "data")  # what must match the checkpoint; the traine
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     ckpt_path = cfg.get("ckpt_path")
-    if not ckpt_path or not Path(ckpt_path).is_file():
-        raise ConfigError(f"eval.py needs ckpt_path=path/to/file.ckpt, and {ckpt_path!r} is not a file.")
+    if not ckpt_path or not Path(ckpt_path).exists():
+        raise ConfigError(
+            f"eval.py needs ckpt_path=path/to/file.ckpt (or a sharded run's folder): {ckpt_path!r} is neither."
+        )
     datamodule, model, trainer = build(cfg)
+    from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
+
+    sharded_strategy = isinstance(trainer.strategy, ModelParallelStrategy | FSDPStrategy)
+    if Path(ckpt_path).is_dir() and not sharded_strategy:  # a sharded run's folder, evaluated on other devices
+        ckpt_path = consolidate(Path(ckpt_path), Path(cfg.paths.output_dir) / "consolidated.ckpt")
     # Lightning asks for the training callbacks whenever a checkpoint is loaded; testing needs none of them.
     warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided")
     trainer.test(model, datamodule=datamodule, ckpt_path=str(Path(ckpt_path).resolve()))

@@ -6,5 +6,7 @@
 - resumable_loader.py: a training DataLoader that a mid-epoch checkpoint resumes exactly (torchdata's)
 - cluster.py: SLURM and torchrun facts (node counts, requeue signal) and a clean process-group exit
 - console.py: keeps the console to lines a person can act on
+- sharded.py: gradient clipping across the mixed layouts that tensor parallelism makes (trainer=model_parallel)
+- consolidate.py: one ordinary .ckpt file from a sharded run's checkpoint folder
 - callbacks/, loggers/, strategies/: what Lightning lacks, chosen in configs/callbacks, logger and trainer
 """

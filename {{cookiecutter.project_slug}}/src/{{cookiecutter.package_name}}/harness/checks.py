@@ -27,12 +27,18 @@ def check_checkpoint(ckpt_path: str | None) -> None:
         return
     import torch  # here, not at the top: `train.py --help` need not import torch
 
-    if not Path(ckpt_path).is_file():
+    path = Path(ckpt_path)
+    if path.is_dir() and not (path / "meta.pt").is_file():
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} is a folder but not a sharded checkpoint (no meta.pt in it): "
+            "pass a .ckpt file or folder that a run wrote."
+        )
+    if not path.exists():
         raise ConfigError(
             f"ckpt_path={ckpt_path} does not exist: pass a .ckpt file, or ckpt_path=last to continue the newest run."
         )
     try:  # memory-mapped: reads the file's index, not its tensors
-        torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+        torch.load(path / "meta.pt" if path.is_dir() else path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:
         raise ConfigError(
             f"ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}): "
@@ -43,6 +49,7 @@ def check_checkpoint(ckpt_path: str | None) -> None:
 def check_trainer(cfg: DictConfig) -> None:
     import torch
 
+    check_sharding(cfg)  # first: trainer=fsdp without CUDA has a better answer than "add trainer.accelerator=cpu"
     trainer = cfg.trainer
     strategy = str(trainer.get("strategy", "auto"))
     accelerator = str(trainer.get("accelerator", "auto"))
@@ -81,6 +88,70 @@ def check_trainer(cfg: DictConfig) -> None:
             )
     if int(trainer.get("num_nodes", 1)) < 1:
         raise ConfigError(f"trainer.num_nodes={trainer.num_nodes} must be 1 or more.")
+
+
+def check_sharding(cfg: DictConfig) -> None:
+    """trainer=fsdp needs CUDA; trainer=model_parallel needs sizes that fit the ranks and a network with a plan."""
+    import torch
+
+    trainer = cfg.trainer
+    strategy = trainer.get("strategy")
+    target = str(strategy.get("_target_", "")) if isinstance(strategy, DictConfig) else str(strategy)
+    if (target.endswith(".FSDPStrategy") or target == "fsdp") and not torch.cuda.is_available():
+        raise ConfigError(
+            "trainer=fsdp runs on CUDA GPUs only (Lightning's FSDPStrategy), and no CUDA GPU is visible: for sharded "
+            "training on the CPU use trainer=model_parallel trainer.accelerator=cpu trainer.devices=2."
+        )
+    if not target.endswith((".ModelParallelStrategy", ".ModelParallel")):
+        return
+    devices, nodes = trainer.get("devices", "auto"), int(trainer.get("num_nodes", 1))
+    if str(devices).lstrip("-").isdigit() and int(devices) > 0:
+        per_node = int(devices)
+    elif str(trainer.get("accelerator")) == "cpu":
+        per_node = 1 if str(devices) == "auto" else os.cpu_count() or 1
+    else:
+        per_node = torch.cuda.device_count() or 1
+    ranks = per_node * nodes
+    data, tensor = strategy.get("data_parallel_size", "auto"), strategy.get("tensor_parallel_size", "auto")
+    tensor = (
+        per_node if tensor == "auto" else tensor
+    )  # Lightning's auto; data's auto: harness/strategies/model_parallel.py
+    if data == "auto":
+        data = ranks // tensor if _whole_number_at_least(tensor, 1) else data
+    if not (_whole_number_at_least(data, 1) and _whole_number_at_least(tensor, 1)) or data * tensor != ranks:
+        raise ConfigError(
+            f"trainer.strategy.data_parallel_size={data} x trainer.strategy.tensor_parallel_size={tensor} must equal "
+            f"the number of ranks, {ranks} (trainer.devices x trainer.num_nodes): e.g. "
+            f"trainer.strategy.data_parallel_size={ranks} trainer.strategy.tensor_parallel_size=1."
+        )
+    net = cfg.model.get("net")
+    network = _located(net.get("_target_")) if isinstance(net, DictConfig) else None
+    if network is None or not hasattr(network, "parallelize"):
+        name = network.__name__ if network is not None else "this model"
+        raise ConfigError(
+            f"trainer=model_parallel needs the network to say how it is split, and {name} has no parallelize(mesh) "
+            "method (models/nets/gpt.py and mlp.py have one): add one, or use trainer=ddp."
+        )
+    if tensor > 1 and not getattr(network, "tensor_parallel", False):
+        raise ConfigError(
+            f"{network.__name__} has a sharding plan but no tensor-parallel one: use "
+            f"trainer.strategy.data_parallel_size={ranks} trainer.strategy.tensor_parallel_size=1."
+        )
+    heads = net.get("n_head")
+    if tensor > 1 and isinstance(heads, int) and heads % tensor:
+        raise ConfigError(
+            f"trainer.strategy.tensor_parallel_size={tensor} must divide model.net.n_head={heads} (each rank computes "
+            f"whole heads): choose a tensor-parallel size that divides {heads}, or another model.net.n_head."
+        )
+
+
+def _located(target: Any) -> Any:
+    import hydra
+
+    try:
+        return hydra.utils.get_object(str(target))
+    except Exception:  # cannot be located: instantiation reports it, in one sentence (harness/launch.py)
+        return None
 
 
 def check_data(cfg: DictConfig) -> None:

@@ -32,7 +32,10 @@ def resumable_loader(
     takes every R-th sample. `seed` defaults to the run's, as for Lightning's own DistributedSampler."""
     if seed is None:
         seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything, in every rank
-    ranks, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+    # The strategy's share: every rank under DDP; under model_parallel, each data-parallel group (the ranks of
+    # one tensor-parallel group see the same batches).
+    share = getattr(trainer.strategy, "distributed_sampler_kwargs", None) if trainer is not None else None
+    ranks, rank = (share["num_replicas"], share["rank"]) if share else (1, 0)
     sampler = StatefulDistributedSampler(dataset, num_replicas=ranks, rank=rank, shuffle=shuffle, seed=seed)
     if trainer is not None:  # the epoch to train next, as Lightning counts it (a resumed run's too)
         sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)

@@ -13,13 +13,18 @@ from pathlib import Path
 
 
 def checkpoints_of(run_dir: Path) -> list[Path]:
-    return [*run_dir.glob("hpc_ckpt_*.ckpt"), *run_dir.glob("checkpoints/*.ckpt")]
+    """Files, and the folders of sharded runs (trainer=model_parallel), the newest of these included if its save
+    was killed between moving the previous one aside and the new one in (harness/strategies/model_parallel.py)."""
+    patterns = ("hpc_ckpt_*.ckpt", "checkpoints/*.ckpt", "checkpoints/.*.ckpt.old", ".hpc_ckpt_*.ckpt.old")
+    return [path for pattern in patterns for path in run_dir.glob(pattern)]
 
 
 def saved_step(path: Path) -> int:
     """The training step a checkpoint was saved at; -1 for a file that cannot be read."""
     import torch  # here: Hydra's resolvers import this module, and `--help` need not import torch
 
+    if path.is_dir():  # a sharded checkpoint: its progress is in meta.pt
+        path = path / "meta.pt"
     try:  # memory-mapped: reads the pickle's small index, not the tensors
         return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", -1))
     except Exception:

@@ -37,6 +37,12 @@ class Classifier(L.LightningModule):
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
+    def configure_model(self) -> None:
+        # trainer=model_parallel: the network's own plan (nets/mlp.py); other strategies leave it alone.
+        if self.device_mesh is not None and not getattr(self, "_configured", False):
+            self.net.parallelize(self.device_mesh)
+            self._configured = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 

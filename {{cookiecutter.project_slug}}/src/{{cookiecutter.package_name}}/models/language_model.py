@@ -8,10 +8,12 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.strategies import FSDPStrategy
 from torch import nn
 from torchmetrics import MeanMetric
 
 from {{cookiecutter.package_name}}.data.text_datamodule import decode, encode
+from {{cookiecutter.package_name}}.harness import sharded
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,13 @@ class LanguageModel(L.LightningModule):
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
 
     def configure_model(self) -> None:
-        if self.hparams.compile and not getattr(self, "_compiled", False):
+        if getattr(self, "_configured", False):  # called again by test after fit
+            return
+        if self.device_mesh is not None:  # trainer=model_parallel: the GPT's own plan
+            self.net.parallelize(self.device_mesh)
+        if self.hparams.compile:
             self.net.compile()  # nn.Module.compile: the module's own forward, state_dict keys unchanged
-            self._compiled = True
+        self._configured = True
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.net(idx)
@@ -84,33 +90,56 @@ class LanguageModel(L.LightningModule):
         self.log_dict({"test/loss": loss, "test/perplexity": torch.exp(loss)}, sync_dist=True)
 
     @torch.no_grad()
-    def generate(self, prompt: str, max_new_tokens: int, temperature: float = 0.8, top_k: int | None = None) -> str:
-        """`prompt` continued by `max_new_tokens` sampled tokens (each from the last `block_size` ones)."""
+    def generate(
+        self, prompt: str, max_new_tokens: int, temperature: float = 0.8, top_k: int | None = None, seed: int = 0
+    ) -> str:
+        """`prompt` continued by `max_new_tokens` sampled tokens (each from the last `block_size` ones).
+
+        Sampling draws from its own generator, seeded by `seed`: training's random numbers stay untouched (an
+        exact resume does not depend on whether samples were printed), and every rank of a sharded model
+        draws the same tokens.
+        """
         was_training = self.training
         self.eval()
         block_size = self.net.block_size
         idx = torch.tensor([encode(prompt) or [ord("\n")]], device=self.device)
-        for _ in range(max_new_tokens):
-            # net.forward, not the compiled call: each new length would compile again
-            logits = self.net.forward(idx[:, -block_size:])[:, -1, :].float() / max(temperature, 1e-6)
-            if top_k is not None:
-                cutoff = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]
-                logits[logits < cutoff] = -math.inf
-            idx = torch.cat([idx, torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)], dim=1)
+        generator = torch.Generator(self.device).manual_seed(seed)
+        with torch.compiler.set_stance("force_eager"):  # compiled or not: each new length would compile again
+            for _ in range(max_new_tokens):
+                logits = self.net(idx[:, -block_size:])[:, -1, :].float() / max(temperature, 1e-6)
+                if top_k is not None:
+                    cutoff = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]
+                    logits[logits < cutoff] = -math.inf
+                next_token = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)
+                idx = torch.cat([idx, next_token], dim=1)
         self.train(was_training)
         return decode(idx[0].tolist())
 
     def _log_sample(self) -> None:
-        """Rank zero only: sampling is local work, and one sample is enough."""
-        if not self.trainer.is_global_zero or not self.hparams.sample_tokens:
+        """One sample, logged by rank zero. Under DDP only rank zero computes it (local work); a sharded model
+        (trainer=model_parallel) needs every rank for each forward, so all of them compute it."""
+        if not self.hparams.sample_tokens or isinstance(self.trainer.strategy, FSDPStrategy):
+            return  # trainer=fsdp: its root shard is reachable only through the whole model's forward
+        if not (self.trainer.is_global_zero or self.device_mesh is not None):
             return
-        text = self.generate(self.hparams.sample_prompt, self.hparams.sample_tokens)
+        text = self.generate(self.hparams.sample_prompt, self.hparams.sample_tokens, seed=self.global_step)
+        if not self.trainer.is_global_zero:
+            return
         log.info(f"Sample at step {self.global_step}:\n{text}")
         for logger in self.loggers:
             if hasattr(logger.experiment, "add_text"):  # TensorBoard
                 logger.experiment.add_text("sample", f"```\n{text}\n```", self.global_step)
             elif hasattr(logger, "log_text"):  # wandb
                 logger.log_text(key="sample", columns=["step", "text"], data=[[self.global_step, text]])
+
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
+    ) -> None:
+        # trainer=model_parallel: torch's clipping refuses the mix of layouts that tensor parallelism makes
+        if self.device_mesh is not None and gradient_clip_val and gradient_clip_algorithm != "value":
+            sharded.clip_grad_norm_(self.parameters(), gradient_clip_val)
+        else:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self) -> Any:
         # Weight decay on matrices only (linear and embedding weights), not on biases and norms: GPT-2's rule.

@@ -3,6 +3,9 @@
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.distributed.device_mesh import DeviceMesh
+from torch.distributed.fsdp import fully_shard
+from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
 
 
 class CausalSelfAttention(nn.Module):
@@ -10,17 +13,20 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} must be a multiple of n_head={n_head}")
-        self.n_head, self.dropout = n_head, dropout
+        self.head_size, self.dropout = n_embd // n_head, dropout
+        # Laid out head by head (each head's query, key and value side by side), so that tensor parallelism,
+        # which gives each rank a contiguous slice of the outputs, gives it whole heads.
         self.qkv = nn.Linear(n_embd, 3 * n_embd)
         self.proj = nn.Linear(n_embd, n_embd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, channels = x.shape
-        # (batch, length, 3 * channels) -> three of (batch, heads, length, channels per head)
-        q, k, v = self.qkv(x).view(batch, length, 3, self.n_head, channels // self.n_head).permute(2, 0, 3, 1, 4)
+        batch, length, _ = x.shape
+        # (batch, length, heads * 3 * head_size) -> three of (batch, heads, length, head_size); "heads" are this
+        # rank's heads under tensor parallelism, all of them otherwise.
+        q, k, v = self.qkv(x).view(batch, length, -1, 3, self.head_size).permute(3, 0, 2, 1, 4)
         dropout = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)  # a fused kernel if any
-        return self.proj(y.transpose(1, 2).reshape(batch, length, channels))
+        return self.proj(y.transpose(1, 2).reshape(batch, length, -1))
 
 
 class Block(nn.Module):
@@ -42,11 +48,13 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Token and position embeddings, `n_layer` blocks, and a head that shares the token embedding's weights."""
 
+    tensor_parallel = True  # parallelize() splits blocks over a tensor-parallel group (n_head must divide)
+
     def __init__(
         self, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int, dropout: float = 0.0
     ) -> None:
         super().__init__()
-        self.block_size = block_size
+        self.block_size, self.n_head = block_size, n_head
         self.tok_emb = nn.Embedding(vocab_size, n_embd)
         self.pos_emb = nn.Embedding(block_size, n_embd)
         self.drop = nn.Dropout(dropout)
@@ -63,6 +71,26 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
+
+    def parallelize(self, mesh: DeviceMesh) -> None:
+        """Spread this GPT over the devices of `mesh` (trainer=model_parallel; LanguageModel.configure_model).
+
+        Tensor parallel over mesh["tensor_parallel"], Megatron-LM's plan: in every block, the first linear
+        layer of attention and of the MLP is split by output columns (each rank: whole heads, a slice of the
+        MLP's width), the second by input rows, so a block costs one all-reduce forward and one backward.
+        Embeddings, norms and the head stay whole on every rank. Then FSDP2 over mesh["data_parallel"]: each
+        block's parameters, gradients and optimizer state sharded, gathered just for its own compute.
+        """
+        tensor_parallel, data_parallel = mesh["tensor_parallel"], mesh["data_parallel"]
+        if tensor_parallel.size() > 1:
+            plan = {"attn.qkv": ColwiseParallel(), "attn.proj": RowwiseParallel()}
+            plan |= {"mlp.0": ColwiseParallel(), "mlp.2": RowwiseParallel()}
+            for block in self.blocks:
+                parallelize_module(block, tensor_parallel, plan)
+        if data_parallel.size() > 1:
+            for block in self.blocks:
+                fully_shard(block, mesh=data_parallel)
+            fully_shard(self, mesh=data_parallel)  # the rest: embeddings (tied to the head), final norm
 
     def flops_per_token(self) -> int:
         """Training FLOPs (forward and backward) per token of a full-length window, for train/mfu on GPUs.

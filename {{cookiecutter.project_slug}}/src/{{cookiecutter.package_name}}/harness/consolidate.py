@@ -1,0 +1,49 @@
+"""One ordinary .ckpt file from the folder a sharded run saved (trainer=model_parallel or trainer=fsdp):
+
+    python -m {{cookiecutter.package_name}}.harness.consolidate \\
+        logs/train/runs/<run>/checkpoints/last.ckpt [out.ckpt]
+
+to share, or to load on one device (`LightningModule.load_from_checkpoint`); eval.py and generate.py do this by
+themselves when given a folder. The file holds the weights, hyperparameters and training progress; the
+optimizer's state stays in the folder, which is what to resume training from.
+
+Gap this fills: Lightning's `python -m lightning.pytorch.utilities.consolidate_checkpoint` reads FSDPStrategy's
+folders only (on ModelParallelStrategy's it fails with KeyError 'model', Lightning 2.6).
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def full_checkpoint(folder: Path) -> dict[str, Any]:
+    """The checkpoint in `folder` gathered whole, in this one process: meta.pt plus every shard's weights."""
+    import torch
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    with tempfile.TemporaryDirectory() as scratch:
+        dcp_to_torch_save(folder, Path(scratch) / "full.pt")  # torch's own converter: needs no process group
+        shards = torch.load(Path(scratch) / "full.pt", map_location="cpu", weights_only=True)
+    checkpoint = torch.load(folder / "meta.pt", map_location="cpu", weights_only=True)
+    checkpoint["state_dict"] = shards["state_dict"] if "state_dict" in shards else shards["model"]  # fsdp: "model"
+    return checkpoint
+
+
+def consolidate(folder: Path, out: Path) -> Path:
+    import torch
+
+    torch.save(full_checkpoint(folder), out)
+    return out
+
+
+def main() -> None:
+    if len(sys.argv) not in (2, 3) or not (Path(sys.argv[1]) / "meta.pt").is_file():
+        sys.exit(f"usage: python -m {__spec__.name} <a sharded checkpoint folder, with meta.pt in it> [out.ckpt]")
+    folder = Path(sys.argv[1])
+    out = Path(sys.argv[2]) if len(sys.argv) == 3 else folder.with_name(f"{folder.stem}.consolidated.ckpt")
+    print(f"Wrote {consolidate(folder, out)}")
+
+
+if __name__ == "__main__":
+    main()
