@@ -1,14 +1,19 @@
 """trainer=model_parallel on 2 CPU ranks: FSDP2 sharding and tensor parallelism compute what one device computes,
 and their checkpoints (folders) resume exactly, evaluate, generate and consolidate into one file."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from test_gpt import SMALL
-from test_resume import MID_EPOCH, assert_resumes_bit_identical
+from test_resume import MID_EPOCH, assert_resumes_bit_identical, start
+
+from {{cookiecutter.package_name}}.harness import consolidate, resume
 
 SHARDED = ["trainer=model_parallel", "trainer.accelerator=cpu", "trainer.devices=2"]
 TENSOR_PARALLEL = [*SHARDED, "trainer.strategy.tensor_parallel_size=2"]  # data_parallel_size: auto = 1
@@ -71,3 +76,32 @@ def test_sharded_checkpoint_folder_evaluates_generates_and_consolidates(run, tmp
     checkpoint = torch.load(tmp_path / "one.ckpt", weights_only=True)
     assert checkpoint["global_step"] == summary["global_step"]
     assert checkpoint["state_dict"]["net.blocks.0.attn.qkv.weight"].shape == (3 * 64, 64)  # whole, not a shard
+
+
+def test_kill_during_a_sharded_save_keeps_the_last_good_folder(run) -> None:
+    # Shards of ~50 MB per rank: slow enough to be caught while the next save is being written.
+    big = [*SHARDED, "model.net.hidden=[2048,2048,2048]", "trainer.max_epochs=5", "logger=csv", "test=false"]
+    process = start(run, *big)
+    deadline = time.monotonic() + 300
+    while not list(run.root.glob("logs/train/runs/*/checkpoints/last.ckpt/meta.pt")):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    while not list(run.root.glob("logs/train/runs/*/checkpoints/.last.ckpt.partial")):  # the next save begins
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.001)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    (folder,) = run.folders()
+    last = resume.newest_checkpoint(folder)
+    assert last is not None and consolidate.full_checkpoint(last)["global_step"] > 0  # whole: every shard reads
+    run("train.py", *big, "trainer.max_epochs=2", "ckpt_path=last")  # and resumes
+
+
+def test_resume_finds_folders_and_one_a_killed_save_moved_aside(tmp_path: Path) -> None:
+    checkpoints = tmp_path / "checkpoints"
+    for name, step in (("epoch_001.ckpt", 100), (".last.ckpt.old", 300), (".last.ckpt.partial", 400)):
+        (checkpoints / name).mkdir(parents=True)
+        torch.save({"global_step": step}, checkpoints / name / "meta.pt")
+    # Killed between moving the previous last.ckpt aside and moving the new one in: the previous one is the
+    # newest whole checkpoint; a partial one is never resumed from, however far it got.
+    assert resume.newest_checkpoint(tmp_path) == checkpoints / ".last.ckpt.old"
