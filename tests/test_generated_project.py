@@ -10,7 +10,7 @@ from conftest import render, run_in
 
 
 def test_generated_test_suite_passes(default_project: Path) -> None:
-    result = run_in(default_project, "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    result = run_in(default_project, "-m", "pytest", "-q", "-p", "no:cacheprovider", timeout=1800)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
 

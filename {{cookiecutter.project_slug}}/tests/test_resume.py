@@ -39,6 +39,19 @@ def kill_after_checkpoint(run, process: subprocess.Popen, step: int = 0) -> None
     process.wait()
 
 
+def kill_during_next_save(run, process: subprocess.Popen, written: str) -> None:
+    """SIGKILL the whole run once `written` (a path under checkpoints/) exists and the next save has begun."""
+    deadline = time.monotonic() + 300
+    while not list(run.root.glob(f"logs/train/runs/*/checkpoints/{written}")):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    while not list(run.root.glob("logs/train/runs/*/checkpoints/.last.ckpt.partial")):  # the next save begins
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.001)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def weights(folder: Path) -> dict:
     last = folder / "checkpoints" / "last.ckpt"
     if last.is_dir():  # a sharded run's (trainer=model_parallel)
@@ -96,16 +109,7 @@ def assert_resumes_bit_identical(
 def test_kill_during_checkpoint_write_keeps_the_last_good_one(run) -> None:
     # A big network makes each checkpoint ~100 MB: slow enough to be caught in the middle of writing.
     big = ["model.net.hidden=[2048,2048,2048]", "trainer.max_epochs=5", "logger=csv", "test=false"]
-    process = start(run, "trainer=cpu", *big)
-    deadline = time.monotonic() + 300
-    while not list(run.root.glob("logs/train/runs/*/checkpoints/last.ckpt")):
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
-    while not list(run.root.glob("logs/train/runs/*/checkpoints/.last.ckpt.partial")):  # the next write begins
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.001)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_during_next_save(run, start(run, "trainer=cpu", *big), "last.ckpt")
     (folder,) = run.folders()
     checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)  # loads: not truncated
     assert checkpoint["global_step"] > 0
