@@ -49,11 +49,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule, model, trainer = build(cfg)
     ckpt_path = resume.resolve(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    # Kept before testing: under trainer=model_parallel the test starts with none of fit's metrics.
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     if cfg.get("test"):
         # The best checkpoint; where none was written (debug=fast_dev_run), the weights as trained.
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+        metrics |= {name: float(value) for name, value in trainer.callback_metrics.items()}
     if trainer.is_global_zero:
         log.info(f"Output folder: {cfg.paths.output_dir}  metrics: {metrics}")
     return metrics
