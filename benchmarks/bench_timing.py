@@ -9,7 +9,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
-from step_clock import StepClock
+from step_clock import StepClock, memory
 
 
 class StepTimer(Callback):
@@ -22,4 +22,8 @@ class StepTimer(Callback):
         self.clock.step(trainer.current_epoch, len(batch[0]))
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.clock.finish(trainer.global_rank, trainer.world_size, global_step=trainer.global_step)
+        # Samples/s counts each batch once: the ranks that split one batch (tensor parallel) count as one.
+        sampler = getattr(trainer.strategy, "distributed_sampler_kwargs", None) or {}
+        replicas = sampler.get("num_replicas", trainer.world_size)
+        extra = memory(pl_module, trainer.optimizers[0])
+        self.clock.finish(trainer.global_rank, replicas, global_step=trainer.global_step, **extra)

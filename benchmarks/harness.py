@@ -63,6 +63,9 @@ class Case:
     precision: str = "32"  # "32" or "bf16-mixed"
     compile: bool = False
     overrides: list[str] = field(default_factory=list)
+    # (data-parallel size, tensor-parallel size): GPT rows only, `trainer=model_parallel` against plain_gpt.py's
+    # `--dp --tp` (FSDP2 and tensor parallel under torchrun); their product is `ranks`.
+    mesh: tuple[int, int] | None = None
 
 
 # Hydra overrides that strip the generated project down to bare Lightning: the same LightningModule, DataModule
@@ -163,7 +166,15 @@ def gpt_generated_command(project: Path, work: GPTWorkload, case: Case, run_dir:
     `+trainer.limit_val_batches`, and `trainer.val_check_interval=1.0` (validation, and the sample the project
     writes after it, at the epoch's end instead of mid-epoch, where it would fall inside a timed interval).
     """
-    if case.ranks > 1:
+    if case.mesh:
+        trainer = [
+            "trainer=model_parallel",
+            f"trainer.devices={case.ranks}",
+            f"trainer.accelerator={case.device}",
+            f"trainer.strategy.data_parallel_size={case.mesh[0]}",
+            f"trainer.strategy.tensor_parallel_size={case.mesh[1]}",
+        ]
+    elif case.ranks > 1:
         trainer = ["trainer=ddp", f"trainer.devices={case.ranks}", f"trainer.accelerator={case.device}"]
     else:
         trainer = ["trainer=gpu" if case.device == "cuda" else "trainer=cpu"]
@@ -212,6 +223,7 @@ def gpt_plain_command(project: Path, work: GPTWorkload, case: Case, run_dir: Pat
         f"--device={case.device}",
         f"--precision={case.precision}",
         *(["--compile"] if case.compile else []),
+        *([f"--dp={case.mesh[0]}", f"--tp={case.mesh[1]}"] if case.mesh else []),
         f"--out-dir={run_dir}",
     ]
 
@@ -237,8 +249,12 @@ def run_timed(
     if done.returncode != 0 or not result_file.is_file():
         tail = (run_dir / "output.log").read_text()[-3000:]
         raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{tail}")
-    for checkpoint in [*run_dir.rglob("*.ckpt"), *run_dir.rglob("*.pt")]:
-        checkpoint.unlink()  # both sides write them every epoch; the compute workload's are 50 MB each
+    # Both sides write checkpoints every epoch (the compute workload's are 50 MB each); sharded ones are folders.
+    for checkpoint in [*run_dir.rglob("*.ckpt"), *run_dir.rglob("*.pt"), *run_dir.rglob("*.distcp")]:
+        if checkpoint.is_dir():
+            shutil.rmtree(checkpoint)
+        else:
+            checkpoint.unlink(missing_ok=True)
     return {**json.loads(result_file.read_text()), "wall_s": wall}
 
 

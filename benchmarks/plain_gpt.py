@@ -20,6 +20,14 @@ The loss is read (`.item()`) every 10 steps (the generated project logs it every
 it every step, a wait for the device every step on a GPU. Left out, being plain: the sample the generated
 project writes after each validation, a progress bar, callbacks, config composition, a logger.
 Timing: StepClock (step_clock.py) at the start of every step, where the generated side's StepTimer calls it.
+
+Sharded (`--dp D --tp T` under torchrun, D x T ranks; the generated side's `trainer=model_parallel`): the model
+is not wrapped in DDP but spread over a (D, T) device mesh by the GPT's own `parallelize(mesh)` (with T = 1 that
+is `fully_shard` on every block, then on the whole model: the plain FSDP2 loop of PyTorch's FSDP2 tutorial);
+the sampler splits the data D ways (the T ranks of a tensor-parallel group train on the same batch); the
+gradient norm is clipped by the project's harness/sharded.py where T > 1 (torch's own refuses the mix of plain
+and tensor-parallel gradients); the snapshot is a distributed checkpoint (torch.distributed.checkpoint), as the
+generated side writes.
 """
 
 import argparse
@@ -30,8 +38,11 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
 import torch.nn.functional as F
-from step_clock import StepClock
+from step_clock import StepClock, memory
+from torch.distributed.checkpoint.state_dict import get_state_dict
+from torch.distributed.device_mesh import init_device_mesh
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
@@ -77,6 +88,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--precision", default="32", choices=["32", "bf16-mixed"])
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
+    parser.add_argument("--dp", type=int, help="sharded: data-parallel size (FSDP2), with --tp, under torchrun")
+    parser.add_argument("--tp", type=int, default=1, help="sharded: tensor-parallel size")
     parser.add_argument("--out-dir", default="plain_run", help="where the snapshot goes")
     return parser.parse_args()
 
@@ -91,6 +104,11 @@ def train(args: argparse.Namespace, distributed: bool) -> None:
     if args.project:
         sys.path.insert(0, str(args.project / "src"))
     gpt = __import__(f"{args.package}.models.nets.gpt", fromlist=["GPT"])
+    mesh = None
+    replicas, replica = world_size, rank  # how many ways, and which way, the data is split
+    if args.dp:
+        mesh = init_device_mesh(device.type, (args.dp, args.tp), mesh_dim_names=("data_parallel", "tensor_parallel"))
+        replicas, replica = args.dp, mesh["data_parallel"].get_local_rank()
 
     tokens = torch.frombuffer(bytearray(stdlib_corpus(int(args.corpus_mb * 2**20))), dtype=torch.uint8).long()
     n_held_out = int(len(tokens) * 0.05)  # val, then test, at the text's end
@@ -98,20 +116,29 @@ def train(args: argparse.Namespace, distributed: bool) -> None:
     train_data = CharDataset(tokens[:n_train], args.block_size)
     val_data = CharDataset(tokens[n_train : n_train + n_held_out], args.block_size)
     # Shuffled in one process too (the generated side shuffles), by the sampler the tutorial uses under torchrun.
-    train_sampler = DistributedSampler(train_data, seed=42) if distributed else RandomSampler(train_data)
-    val_sampler = DistributedSampler(val_data, shuffle=False) if distributed else None
+    train_sampler = (
+        DistributedSampler(train_data, replicas, replica, seed=42) if distributed else RandomSampler(train_data)
+    )
+    val_sampler = DistributedSampler(val_data, replicas, replica, shuffle=False) if distributed else None
     pin = args.device == "cuda"  # the tutorial pins memory
     train_loader = DataLoader(train_data, args.batch_size, sampler=train_sampler, pin_memory=pin)
     val_loader = DataLoader(val_data, args.batch_size, sampler=val_sampler, pin_memory=pin)
 
     model = gpt.GPT(256, args.block_size, args.n_layer, args.n_head, args.n_embd, dropout=0.0).to(device)
+    if mesh is not None:
+        model.parallelize(mesh)  # before the optimizer: it must hold the sharded parameters
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.95))
     if args.compile:
         model.compile()  # in place, as the project's `model.compile=true` does
-    net = DDP(model, device_ids=[local_rank] if args.device == "cuda" else None) if distributed else model
+    net = model
+    if distributed and mesh is None:
+        net = DDP(model, device_ids=[local_rank] if args.device == "cuda" else None)
+    clip = torch.nn.utils.clip_grad_norm_
+    if args.tp > 1:
+        clip = __import__(f"{args.package}.harness.sharded", fromlist=["clip_grad_norm_"]).clip_grad_norm_
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16-mixed")
     os.makedirs(args.out_dir, exist_ok=True)
 
@@ -130,7 +157,7 @@ def train(args: argparse.Namespace, distributed: bool) -> None:
                 loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            clip(net.parameters(), 1.0)
             optimizer.step()
             if clock.steps % 10 == 0:
                 print(f"[rank {rank}] epoch {epoch} step {clock.steps} loss {loss.item():.4f}", flush=True)
@@ -149,10 +176,15 @@ def train(args: argparse.Namespace, distributed: bool) -> None:
             dist.all_reduce(totals)
         if rank == 0:
             print(f"epoch {epoch} val/loss {totals[0] / totals[1]:.4f}", flush=True)
+        if mesh is not None:  # every rank writes its shards
+            model_state, optimizer_state = get_state_dict(model, optimizer)
+            snapshot = {"model": model_state, "optimizer": optimizer_state, "epoch": epoch}
+            dcp.save(snapshot, checkpoint_id=os.path.join(args.out_dir, "snapshot"))
+        elif rank == 0:
             snapshot = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
             torch.save(snapshot, os.path.join(args.out_dir, "snapshot.pt"))
 
-    clock.finish(rank, world_size)
+    clock.finish(rank, replicas, **memory(model, optimizer))
 
 
 def main() -> None:

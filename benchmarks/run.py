@@ -10,7 +10,10 @@ Rows (see benchmarks/README.md):
 - on one CUDA GPU, when there is one: compute throughput with bf16-mixed, and with torch.compile too;
 - GPT, tokens/s after warm-up: `python train.py experiment=gpt` against plain_gpt.py (the tutorial's minGPT-ddp
   loop training the same GPT class on the same bytes), in one CPU process and with 2-rank DDP, with bf16-mixed
-  and with torch.compile on the CPU (--quick leaves out torch.compile), and on one GPU when there is one.
+  and with torch.compile on the CPU (--quick leaves out torch.compile), and on one GPU when there is one;
+  sharded on 2 CPU ranks: `trainer=model_parallel` with dp=2 (FSDP2) and with tp=2 (tensor parallel) against
+  plain_gpt.py's FSDP2 / tensor-parallel loop under torchrun. A second table gives each GPT row's memory per
+  rank (parameters + optimizer state, and the peak) beside its tokens/s relative to 2-rank DDP.
 Every throughput row also runs a third side, bare Lightning (the generated project with no callbacks, logger,
 progress bar or model summary): the floor that Lightning itself sets, so a row tells the template's own cost
 (generated / bare Lightning) apart from Lightning's (bare Lightning / plain).
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -67,6 +71,8 @@ def throughput_cases(quick: bool) -> tuple[list[tuple[str, str, Case, float]], l
         ("GPT, 1 process, CPU", "gpt", Case(), 0.97),
         ("GPT, 2-rank DDP, CPU", "gpt", Case(ranks=2), 0.97),
         ("GPT, 1 process, CPU, bf16-mixed", "gpt", Case(precision="bf16-mixed"), 0.97),
+        ("GPT, 2 ranks, CPU, model_parallel dp=2 (FSDP2)", "gpt", Case(ranks=2, mesh=(2, 1)), 0.97),
+        ("GPT, 2 ranks, CPU, model_parallel tp=2", "gpt", Case(ranks=2, mesh=(1, 2)), 0.97),
     ]
     skipped = []
     compile_row = ("GPT, 1 process, CPU, torch.compile", "gpt", Case(compile=True), 0.97)
@@ -131,6 +137,30 @@ def row(
     return result
 
 
+def median_memory(runs: list[dict]) -> dict:
+    return {key: round(statistics.median(run[key] for run in runs), 1) for key in ("state_mb", "peak_mb")}
+
+
+def memory_table(results: list[dict]) -> str:
+    """The GPT rows' memory per rank beside their throughput relative to 2-rank DDP: what sharding buys."""
+    ddp = next((r["generated"] for r in results if r["name"] == "throughput GPT, 2-rank DDP, CPU"), None)
+    lines = [
+        "| benchmark | params + optimizer state / rank | peak resident (CPU) or allocated (GPU) / rank "
+        "| tokens/s | tokens/s vs 2-rank DDP |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        if "memory_mb" not in r:
+            continue
+        gen, plain = r["memory_mb"]["generated"], r["memory_mb"]["plain"]
+        versus = f"{r['generated'] / ddp:.3f}" if ddp else ""
+        lines.append(
+            f"| {r['name'].removeprefix('throughput ')} | {gen['state_mb']:.2f} / {plain['state_mb']:.2f} "
+            f"| {gen['peak_mb']:.0f} / {plain['peak_mb']:.0f} | {r['generated']:.0f} | {versus} |"
+        )
+    return "\n".join(lines)
+
+
 def machine() -> dict:
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line), "?")
     return {
@@ -186,6 +216,7 @@ def main() -> None:
     samples: dict[str, dict[str, list[float]]] = {
         name: {"generated": [], "plain": [], "lightning": []} for name, *_ in cases
     }
+    memory: dict[str, dict[str, list[dict]]] = {name: {"generated": [], "plain": []} for name, *_ in cases}
     first_step: dict[str, list[float]] = {"generated": [], "plain": []}
     help_s: dict[str, list[float]] = {"generated": [], "plain": []}
 
@@ -195,7 +226,7 @@ def main() -> None:
         for name, workload, case, _ in cases:
             work = workloads[workload]
             for side in sides:
-                run_dir = WORK / "runs" / f"{name.replace(' ', '').replace(',', '_')}-{side}-{rep}"
+                run_dir = WORK / "runs" / f"{re.sub(r'[^A-Za-z0-9-]+', '_', name)}-{side}-{rep}"  # Hydra-safe
                 if side == "plain":
                     command = plain_command(work, case, run_dir, project)
                     result = run_timed(command, run_dir, run_dir, work, case.ranks)
@@ -205,6 +236,8 @@ def main() -> None:
                     result = run_timed(command, project, run_dir, work, case.ranks)
                 tokens = work.block_size if isinstance(work, GPTWorkload) else 1  # GPT rows: tokens/s
                 samples[name][side].append(result["samples_per_s"] * tokens)
+                if side in memory[name] and "state_mb" in result:
+                    memory[name][side].append({key: result[key] for key in ("state_mb", "peak_mb")})
                 if workload == "tiny" and case.ranks == 1 and case.device == "cpu" and side in first_step:
                     first_step[side].append(result["first_step_s"])
                 print(
@@ -220,6 +253,9 @@ def main() -> None:
         row(f"throughput {name}", unit(workload), **samples[name], target=t, diff=False)
         for name, workload, _, t in cases
     ]
+    for result, (name, *_) in zip(results, cases, strict=True):
+        if memory[name]["generated"] and memory[name]["plain"]:
+            result["memory_mb"] = {side: median_memory(runs) for side, runs in memory[name].items()}
     if first_step["generated"]:  # taken from the tiny 1-process row
         results.append(row("time to first training step", "s", **first_step, target=2.0, diff=True))
     if help_s["generated"]:
@@ -252,6 +288,9 @@ def main() -> None:
         f"lightning {info['lightning']}; {reps} repetitions, medians [min-max]\n"
     )
     print(table(results))
+    if any("memory_mb" in r for r in results):
+        print("\nMemory per rank (rank zero; MB, generated / plain):\n")
+        print(memory_table(results))
     print(f"\nWrote {args.output} in {info['seconds']} s.")
 
 

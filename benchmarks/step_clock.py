@@ -10,12 +10,13 @@ What it measures:
 - the median timed interval (`median_interval_s`): not a row's number (it leaves out what happens every n-th
   step, e.g. logging), but steadier than the mean on a shared machine: for diagnosis.
 
-Written as JSON to $BENCH_OUT by rank zero when `finish()` is called. No framework imports: importing this
-costs the plain script nothing.
+Written as JSON to $BENCH_OUT by rank zero when `finish()` is called, with `memory()` of that rank. No
+framework imports at module level: importing this costs the plain script nothing.
 """
 
 import json
 import os
+import resource
 import time
 
 
@@ -41,7 +42,8 @@ class StepClock:
         self.steps += 1
 
     def finish(self, rank: int = 0, world_size: int = 1, **extra: object) -> None:
-        """Write the result (rank zero only); samples/s counts every rank's samples."""
+        """Write the result (rank zero only); samples/s counts the samples of `world_size` ranks, the ranks that
+        train on different batches (under tensor parallelism, a group of ranks shares each batch)."""
         path = os.environ.get("BENCH_OUT")
         if rank != 0 or not path:
             return
@@ -56,3 +58,22 @@ class StepClock:
         }
         with open(path, "w") as file:
             json.dump(result, file)
+
+
+def memory(module: object, optimizer: object) -> dict[str, float]:
+    """This rank's memory, in MB: `state_mb`, its parameters plus optimizer state (the local shard of each
+    sharded tensor: what sharding saves), and `peak_mb`, the device's peak allocation on a GPU, else the
+    process's peak resident memory (interpreter, libraries and activations included)."""
+    import torch
+    from torch.distributed.tensor import DTensor
+
+    tensors = list(module.parameters())  # type: ignore[attr-defined]
+    for state in optimizer.state.values():  # type: ignore[attr-defined]
+        tensors += [value for value in state.values() if isinstance(value, torch.Tensor)]
+    local = [t.to_local() if isinstance(t, DTensor) else t for t in tensors]
+    state_bytes = sum(t.numel() * t.element_size() for t in local)
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
+        peak_bytes = torch.cuda.max_memory_allocated()
+    else:
+        peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
+    return {"state_mb": state_bytes / 2**20, "peak_mb": peak_bytes / 2**20}
