@@ -56,6 +56,7 @@ def test_ddp_run_prints_each_line_once(run) -> None:
     assert_no_noise(output)
     assert output.count("Starting with 2 processes") == 1
     assert output.count("Output folder: ") == 1
+    assert output.count("├── trainer") == 1  # the config tree, printed by rank zero alone
     assert len(re.findall(r"│\s+test/acc\s+│", output)) == 1
 
 

@@ -115,6 +115,7 @@ def sweeps_two_ddp_jobs(run, command: str) -> None:
     for folder, lr in zip(folders, ("0.001", "0.0001"), strict=True):
         assert f"model.optimizer.lr={lr}" in (folder / ".hydra" / "overrides.yaml").read_text()
         assert run.summary(folder)["world_size"] == 2
+    assert (result.stdout + result.stderr).count("2 runs, best val/acc first") == 1  # the sweep's closing table
 
 
 def needs_a_checkpoint(run, command: str) -> None:
@@ -314,6 +315,41 @@ def consolidates_a_sharded_checkpoint(run, command: str) -> None:
     assert checkpoint["state_dict"]["net.tok_emb.weight"].shape == (256, 64)  # whole, not a shard
 
 
+def sweeps_and_names_the_best(run, command: str) -> None:
+    result = run("train.py", *arguments(command), "+trainer.limit_train_batches=4")
+    jobs = run.folders()
+    best = max(jobs, key=lambda job: run.summary(job)["best_score"])
+    assert len(jobs) == 3 and "3 runs, best val/acc first" in result.stdout
+    summary = run.summary(best)
+    assert f"Best val/acc: {summary['best_score']:.4f}: {summary['name']}, in {best}" in result.stdout
+    assert (best.parent / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def compares_a_sweep(run, command: str) -> None:
+    run("train.py", "-m", "trainer=cpu", "model.optimizer.lr=1e-2,1e-4", *QUICK)
+    (sweep,) = {job.parent for job in run.folders()}
+    (sweep / "curves.png").unlink()
+    result = run("compare.py", *arguments(command.replace("logs/train/multiruns/<sweep id>", str(sweep))))
+    header = next(line for line in result.stdout.splitlines() if line.startswith("┃"))
+    assert "2 runs, best val/acc first" in result.stdout and "model.optimizer.lr" in header
+    assert (sweep / "curves.png").stat().st_size > 10_000
+
+
+def compares_every_run(run, command: str) -> None:
+    for lr in ("1e-2", "1e-4"):
+        run("train.py", "trainer=cpu", f"model.optimizer.lr={lr}", *QUICK, "test=false")
+    result = run("compare.py", *arguments(command))
+    losses = {run.summary(folder)["metrics"]["val/loss"]: folder.name for folder in run.folders()}
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ ")]
+    assert [row.split()[1] for row in rows] == [losses[loss] for loss in sorted(losses)]  # lowest val/loss first
+
+
+def stops_early(run, command: str) -> None:
+    run("train.py", *arguments(command), *QUICK[1:], "trainer.max_epochs=20", "model.optimizer.lr=0")
+    (folder,) = run.folders()
+    assert run.summary(folder)["epochs"] == 6  # nothing improves after the first validation: 1 + patience 5
+
+
 COMMANDS = {
     "python train.py": trains_the_example,
     "python train.py model.optimizer.lr=1e-3 data.batch_size=128 trainer.max_epochs=30 seed=7": changes_anything,
@@ -328,6 +364,10 @@ COMMANDS = {
     "python train.py ckpt_path=last": continues_the_newest_run,
     "python train.py ckpt_path=path/to/file.ckpt": starts_from_a_checkpoint,
     "python train.py logger=wandb": logs_to_wandb_offline,
+    "python train.py -m trainer=cpu model.optimizer.lr=1e-2,1e-3,1e-4 trainer.max_epochs=3": sweeps_and_names_the_best,
+    "python compare.py logs/train/multiruns/<sweep id>": compares_a_sweep,
+    "python compare.py --sort val/loss": compares_every_run,
+    'python train.py "callbacks=[default,early_stopping]" callbacks.early_stopping.patience=5': stops_early,
     "torchrun --standalone --nproc-per-node=2 train.py trainer=ddp_multinode trainer.accelerator=cpu": (
         torchrun_ranks_share_one_folder
     ),

@@ -29,6 +29,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     import lightning as L
 
     import {{cookiecutter.package_name}}.harness.strategies  # noqa: F401  registers trainer=dp
+    from {{cookiecutter.package_name}}.harness.loggers.config import log_config
 
     if logging.getLogger().hasHandlers():
         # `import lightning` gives the "lightning" logger a console handler of its own even when logging is
@@ -39,9 +40,11 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
-    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    # A callback or logger set to null (`callbacks.lr_monitor=null`) is off.
+    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    log_config(trainer, cfg)  # the whole config in every logger
     return datamodule, model, trainer
 
 
@@ -57,7 +60,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         metrics |= {name: float(value) for name, value in trainer.callback_metrics.items()}
     if trainer.is_global_zero:
-        log.info(f"Output folder: {cfg.paths.output_dir}  metrics: {metrics}")
+        log.info(f"Output folder: {cfg.paths.output_dir}  run: {cfg.get('run_name')}  metrics: {metrics}")
     return metrics
 
 

@@ -181,8 +181,15 @@ LOGGER_PACKAGES = [
 
 
 def check_loggers(cfg: DictConfig) -> None:
-    """A logger whose package is missing fails in Lightning with a pip line for Lightning's own extras."""
-    for name, logger in (cfg.get("logger") or {}).items():
+    """A logger whose package is missing fails in Lightning with a pip line for Lightning's own extras; the
+    learning-rate monitor fails in a traceback when there is no logger."""
+    loggers = {name: logger for name, logger in (cfg.get("logger") or {}).items() if logger is not None}
+    if not loggers and (cfg.get("callbacks") or {}).get("lr_monitor") is not None:
+        raise ConfigError(
+            "callbacks.lr_monitor logs the learning rate, but no logger is chosen: add logger=csv "
+            "(or logger=tensorboard, logger=wandb), or drop it with ~callbacks.lr_monitor."
+        )
+    for name, logger in loggers.items():
         target = str(logger.get("_target_", ""))
         for class_name, modules, extra in LOGGER_PACKAGES:
             if (class_name in target or extra in target) and not any(importlib.util.find_spec(m) for m in modules):

@@ -68,6 +68,8 @@ def quiet() -> None:
     # wandb's banner and footer repeat what the run folder and the offline notice of harness/loggers/wandb_logger.py
     # say, and its footer writes color codes into files and pipes. WANDB_SILENT=false brings them back.
     os.environ.setdefault("WANDB_SILENT", "true")
+    # matplotlib (compare.py's plots; some libraries import it) says at INFO when it builds its font cache.
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 
 def _worth_reading(record: logging.LogRecord) -> bool:

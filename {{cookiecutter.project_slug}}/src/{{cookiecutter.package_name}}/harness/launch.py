@@ -15,6 +15,7 @@ Everything a run sets in this process (the run id, Lightning's rank variables, t
 is undone when it ends, so several runs can share a process (a sweep, a notebook, a test).
 """
 
+import logging
 import os
 import shutil
 import sys
@@ -28,9 +29,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from {{cookiecutter.package_name}}.harness import cluster, console, resume
+from {{cookiecutter.package_name}}.harness import cluster, console, resume, run_info
 from {{cookiecutter.package_name}}.harness.checks import ConfigError, RunStopped
 
+log = logging.getLogger(__name__)
 # Inside the package, so that `pip install .` ships them; `--config-dir DIR` adds a folder of your own.
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 # The path of the resolved config, for the DDP ranks Lightning starts; the folder of this run.
@@ -122,9 +124,21 @@ def main(
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
     def hydra_task(cfg: DictConfig) -> Any:
         console.quiet()  # again: jobs that a sweep's launcher (submitit) runs start here, not in main()
+        overrides = list(HydraConfig.get().overrides.task)
         if prepare is not None:
-            cfg = prepare(cfg, list(HydraConfig.get().overrides.task))
+            cfg = prepare(cfg, overrides)
+        earlier = run_info.earlier_overrides(Path(cfg.paths.output_dir) / "summary.json")  # a continued run's
+        missing = run_info.left_out(earlier, overrides)
+        if missing and cluster.global_rank() == 0:
+            log.warning(
+                f"This continues a run started with {' '.join(earlier)}; this command leaves out "
+                f"{' '.join(missing)}, so the run goes on without them. To continue it as it was set up, add them."
+            )
+        if "run_name" in cfg and cfg.run_name is None:  # e.g. "trainer=ddp lr=1e-3", across resumes too
+            cfg.run_name = run_info.readable_name(run_info.merge(earlier, overrides))
         OmegaConf.resolve(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
+        if cfg.get("extras", {}).get("print_config") and cluster.global_rank() == 0:
+            run_info.print_config(cfg)
         before = {key: os.environ.get(key) for key in RUN_VARIABLES}
         handover = _write_handover(cfg)
         try:

@@ -1,12 +1,18 @@
-"""summary.json: how a run went, in one small file next to its checkpoints.
+"""summary.json: what a run was and how it went, in one small file next to its checkpoints.
 
-Gap this fills: Lightning spreads this over its loggers, the checkpoint callback and the Trainer;
-scripts, tests and sweeps want one file to read. Written by rank zero only, merged stage by stage
+Gap this fills: Lightning spreads this over its loggers, the checkpoint callback and the Trainer, and
+Hydra keeps only the last command's overrides; scripts, tests, sweeps and compare.py want one file to read.
+It holds the run's name, tags and every override it was given across resumes, its status (running,
+finished, stopped, interrupted, failed), when it started and ended and its wall time (each attempt's,
+summed), its strategy and world size, steps, checkpoints, the metric its best checkpoint is chosen by, and
+the last value of every metric. Written by rank zero only, at the start of fit, then merged stage by stage
 (fit, then test), and replaced atomically so a reader never sees half a file.
 """
 
 import json
 import os
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +20,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies import DDPStrategy
 
+from {{cookiecutter.package_name}}.harness import run_info
 from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import (
     last_checkpoint_path,
 )
@@ -28,8 +35,28 @@ def strategy_name(strategy: Any) -> str:
 
 
 class RunSummary(Callback):
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self, path: str, name: str | None = None, tags: Sequence[str] | None = None, overrides: Sequence[str] = ()
+    ) -> None:
+        """`overrides`: this command's (`${hydra:overrides.task}`), merged over those of the run it continues."""
         self.path = Path(path)
+        self.name, self.tags, self.overrides = name, list(tags or []), list(overrides)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        summary = self._read()
+        attempts = summary.get("attempts", [])
+        attempts.append({"started": _now(), "overrides": self.overrides})  # one per command that ran fit
+        self._update(
+            trainer,
+            status="running",
+            name=self.name,
+            tags=self.tags or summary.get("tags", []),  # a continued run keeps the tags it was started with
+            overrides=run_info.merge(summary.get("overrides", []), self.overrides),
+            started=summary.get("started", attempts[-1]["started"]),
+            attempts=attempts,
+        )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._update(trainer, status="finished", global_step=trainer.global_step, epochs=trainer.current_epoch)
@@ -44,17 +71,28 @@ class RunSummary(Callback):
             status = "stopped" if isinstance(exception, RunStopped) else "failed"
         self._update(trainer, status=status, error=str(exception)[:500])
 
+    def _read(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text()) if self.path.is_file() else {}
+
     def _update(self, trainer: L.Trainer, **fields: Any) -> None:
         if not trainer.is_global_zero:
             return
-        summary = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        summary = self._read()
+        summary.update(fields)
+        if summary.get("attempts"):  # each attempt lasts until the last update it made
+            summary["attempts"][-1]["ended"] = summary["ended"] = _now()
+            summary["wall_time_s"] = round(sum(_seconds(a["started"], a["ended"]) for a in summary["attempts"]), 1)
+        checkpoint = trainer.checkpoint_callback
+        if checkpoint is not None and getattr(checkpoint, "monitor", None):  # what compare.py ranks runs by
+            summary.update(monitor=checkpoint.monitor, mode=checkpoint.mode)
+            if checkpoint.best_model_score is not None:
+                summary["best_score"] = round(float(checkpoint.best_model_score), 6)
         summary.update(
             strategy=strategy_name(trainer.strategy),
             accelerator=trainer.strategy.root_device.type,
             devices=trainer.num_devices,
             num_nodes=trainer.num_nodes,
             world_size=trainer.world_size,
-            **fields,
         )
         # ddp_spawn hands back only the best path: keep what we had
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -67,3 +105,11 @@ class RunSummary(Callback):
         temporary = self.path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         os.replace(temporary, self.path)
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+def _seconds(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()

@@ -36,6 +36,12 @@ class _AppendingWriter(ExperimentWriter):
             return list(reader.fieldnames or []), list(reader)
 
     def save(self) -> None:
+        if self.metrics and self._fs.isfile(self.metrics_file_path):
+            # Another process may have written the file since this writer was made (ddp_spawn: the writer
+            # made before fit reaches the test's process as it was): its header must cover those columns.
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                header = next(csv.reader(file), [])
+            self.metrics_keys = sorted(set(self.metrics_keys) | set(header))
         if self.metrics and self._continuing:
             self._continuing = False
             first_step = self.metrics[0]["step"]

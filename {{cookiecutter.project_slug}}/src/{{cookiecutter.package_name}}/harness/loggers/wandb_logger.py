@@ -14,6 +14,7 @@ its checkpoint) appear twice in W&B's history.
 import netrc
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -46,7 +47,7 @@ def _run_id(save_dir: str) -> str | None:
     return run_id
 
 
-def wandb_logger(offline: bool = False, **kwargs: Any) -> WandbLogger:
+def wandb_logger(offline: bool = False, tags: Sequence[str] | None = None, **kwargs: Any) -> WandbLogger:
     mode = os.environ.get("WANDB_MODE", "")
     if not offline and (mode in ("offline", "dryrun") or not _api_key_configured()):
         reason = f"WANDB_MODE={mode}" if mode else "no API key configured (run `wandb login` to go online)"
@@ -56,7 +57,7 @@ def wandb_logger(offline: bool = False, **kwargs: Any) -> WandbLogger:
         offline = True
     if kwargs.get("save_dir") and not (kwargs.get("id") or kwargs.get("version")):
         kwargs["id"] = _run_id(kwargs["save_dir"])
-    logger = WandbLogger(offline=offline, **kwargs)
+    logger = WandbLogger(offline=offline, tags=list(tags or []), **kwargs)  # a list: wandb refuses Hydra's ListConfig
     # Lightning passes anonymous=None, which wandb answers with a warning nobody can act on.
     logger._wandb_init.pop("anonymous", None)
     return logger

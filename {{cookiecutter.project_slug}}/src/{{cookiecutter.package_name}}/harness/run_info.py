@@ -1,0 +1,65 @@
+"""What a run was: its overrides across resumes, a readable name built from them, its config printed once.
+
+Gap this fills: Hydra's .hydra/overrides.yaml holds the overrides of the last command only, so a run
+continued with `ckpt_path=last` forgets what it was started with; and Hydra names runs by time alone.
+summary.json keeps every override a run was given (harness/callbacks/run_summary.py), and the run's name,
+unless `run_name=...` sets one, is built from them: `trainer=ddp lr=0.001`.
+"""
+
+import json
+from pathlib import Path
+
+# Overrides that say where or how a run is kept, not what it trains: left out of its name and of compare.py's table.
+NOT_SETTINGS = ("ckpt_path", "run_name", "tags", "extras.", "hydra.", "hydra/", "paths.", "logger", "callbacks.bench")
+
+
+def key(override: str) -> str:
+    """`+model.optimizer.lr=1e-3` -> `model.optimizer.lr`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def merge(earlier: list[str], later: list[str]) -> list[str]:
+    """The overrides of a run continued by a later command: the later value of a key wins, and the
+    `ckpt_path=last` that continued it is not a setting of the run."""
+    merged = {key(o): o for o in earlier}
+    merged |= {key(o): o for o in later}
+    return [o for k, o in merged.items() if k != "ckpt_path"]
+
+
+def earlier_overrides(summary_path: Path) -> list[str]:
+    """The overrides of the run this command continues (its summary.json's); none for a new run."""
+    return json.loads(summary_path.read_text()).get("overrides", []) if summary_path.is_file() else []
+
+
+def left_out(earlier: list[str], overrides: list[str]) -> list[str]:
+    """The earlier overrides whose keys this command does not set: a continued run does not get them."""
+    given = {key(o) for o in overrides}
+    return [o for o in earlier if key(o) not in given and not key(o).startswith(NOT_SETTINGS)]
+
+
+def readable_name(overrides: list[str]) -> str:
+    """`trainer=ddp model.optimizer.lr=1e-3` -> "trainer=ddp lr=0.001"-like: each setting by the last part of
+    its key (the whole key where two would share one); "defaults" for a run with none."""
+    settings = [o.lstrip("+") for o in overrides if not key(o).startswith(NOT_SETTINGS)]
+    short = [key(o).rpartition(".")[2] for o in settings]
+    parts = []
+    for override, name in zip(settings, short, strict=True):
+        if "=" not in override or short.count(name) > 1:  # `~callbacks.x`, or two keys ending alike
+            parts.append(override)
+        else:
+            parts.append(f"{name}={override.split('=', 1)[1]}")
+    return " ".join(parts) or "defaults"
+
+
+def print_config(cfg: object) -> None:
+    """The composed config as a tree, one branch per top-level key, printed once at the start of a run."""
+    from omegaconf import OmegaConf
+    from rich import print as rich_print
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+
+    tree = Tree("config", guide_style="dim")
+    for name, value in cfg.items():  # type: ignore[attr-defined]
+        text = OmegaConf.to_yaml(value) if OmegaConf.is_config(value) else f"{value}\n"
+        tree.add(name).add(Syntax(text.rstrip(), "yaml", theme="ansi_dark", background_color="default", word_wrap=True))
+    rich_print(tree)

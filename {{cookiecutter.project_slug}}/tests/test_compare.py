@@ -1,0 +1,110 @@
+"""Every run says what it was (name, overrides across resumes, config in every logger), and runs compare."""
+
+import csv
+import json
+import re
+
+import pytest
+import yaml
+
+SMALL = ["trainer=cpu", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "trainer.log_every_n_steps=2"]
+
+
+def test_a_sweep_ends_with_its_table_and_names_the_best_job(run) -> None:
+    result = run("train.py", "-m", *SMALL, "logger=csv", "trainer.max_epochs=2", "model.optimizer.lr=0.03,0.0001")
+    sweep = next((run.root / "logs" / "train" / "multiruns").iterdir())
+    summaries = {job.name: run.summary(job) for job in sorted(sweep.iterdir()) if job.is_dir()}
+    assert {s["name"] for s in summaries.values()} == {
+        "trainer=cpu limit_train_batches=4 limit_val_batches=2 log_every_n_steps=2 max_epochs=2 lr=" + lr
+        for lr in ("0.03", "0.0001")
+    }
+    assert all(s["status"] == "finished" and s["monitor"] == "val/acc" for s in summaries.values())
+    best = max(summaries, key=lambda job: summaries[job]["best_score"])
+    assert "2 runs, best val/acc first" in result.stdout
+    output = result.stdout[result.stdout.index("2 runs, best val/acc first") :]  # the table, after the jobs' output
+    assert f"Best val/acc: {summaries[best]['best_score']:.4f}: {summaries[best]['name']}, in {sweep / best}" in output
+    # Only the setting that differs gets a column; the best row comes first.
+    header = next(line for line in output.splitlines() if line.startswith("┃"))
+    assert "trainer.max_epochs" not in header
+    rows = [line for line in output.splitlines() if re.match(r"│ \d ", line)]
+    assert rows[0].startswith(f"│ {best} ") and "0.03" in rows[0]
+    assert (sweep / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_reads_runs_of_any_logger_and_sorts_by_a_metric(run) -> None:
+    run("train.py", *SMALL, "logger=tensorboard", "trainer.max_epochs=1", "model.optimizer.lr=0.03", "test=false")
+    run("train.py", *SMALL, "logger=csv", "trainer.max_epochs=1", "model.optimizer.lr=0.0001", "test=false")
+    folders = run.folders()
+    result = run("compare.py", *map(str, folders), "--sort", "val/loss", "--plot", str(run.root / "c.png"))
+    losses = [run.summary(folder)["metrics"]["val/loss"] for folder in folders]
+    lines = result.stdout.splitlines()
+    column = next(line for line in lines if "(best)" in line).split("┃").index(" val/loss (best) ")
+    rows = [line.split("│") for line in lines if line.startswith("│ 20")]  # run folders: dates
+    assert [float(row[column]) for row in rows] == sorted(round(loss, 4) for loss in losses)
+    assert (run.root / "c.png").stat().st_size > 10_000  # curves of both: tensorboard runs write metrics.csv too
+    mistake = run("compare.py", str(run.root / "nowhere"), check=False)
+    assert mistake.returncode == 2 and mistake.stderr.startswith("ERROR: no such folder:")
+
+
+def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
+    run("train.py", *SMALL, "logger=csv", "trainer.max_epochs=1", "model.optimizer.lr=0.02", "tags=[baseline]")
+    result = run("train.py", *SMALL, "logger=csv", "trainer.max_epochs=2", "ckpt_path=last")
+    # The README asks for the same overrides when continuing a run: one left out is named.
+    assert "this command leaves out model.optimizer.lr=0.02, so the run goes on without them" in result.stdout
+    (folder,) = run.folders()
+    summary = run.summary(folder)
+    assert "model.optimizer.lr=0.02" in summary["overrides"] and "trainer.max_epochs=2" in summary["overrides"]
+    assert "trainer.max_epochs=1" not in summary["overrides"] and "ckpt_path=last" not in summary["overrides"]
+    assert "lr=0.02" in summary["name"] and "max_epochs=2" in summary["name"] and summary["tags"] == ["baseline"]
+    first, second = summary["attempts"]
+    assert second["overrides"] == [*SMALL, "logger=csv", "trainer.max_epochs=2", "ckpt_path=last"]
+    assert summary["started"] == first["started"] < second["started"] < summary["ended"] == second["ended"]
+    assert summary["wall_time_s"] > 0 and summary["status"] == "finished" and summary["global_step"] == 8
+    # The whole config reaches the loggers: the CSV logger's hparams.yaml, as the continuing command resolved it.
+    hparams = yaml.safe_load((folder / "csv" / "hparams.yaml").read_text())
+    assert hparams["trainer"]["max_epochs"] == 2 and hparams["run_name"] == summary["name"]
+
+
+def test_tensorboard_and_wandb_hold_the_config(run) -> None:
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    plugin_data = pytest.importorskip("tensorboard.plugins.hparams.plugin_data_pb2")
+    run("train.py", *SMALL, "logger=tensorboard", "trainer.max_epochs=1", "model.optimizer.lr=0.02")
+    (folder,) = run.folders()
+    events = event_accumulator.EventAccumulator(str(folder / "tensorboard")).Reload()
+    hparams_records = events.PluginTagToContent("hparams").items()
+    content = {tag: plugin_data.HParamsPluginData.FromString(record) for tag, record in hparams_records}
+    hparams = content["_hparams_/session_start_info"].session_start_info.hparams
+    assert hparams["model/optimizer/lr"].number_value == 0.02 and hparams["trainer/max_epochs"].number_value == 1
+    metrics = {m.name.tag for m in content["_hparams_/experiment"].experiment.metric_infos}
+    assert {"val/acc", "test/acc", "val/loss"} <= metrics  # the HPARAMS tab shows their last values
+
+    pytest.importorskip("wandb")
+    env = {"WANDB_MODE": "offline", "WANDB_API_KEY": "", "HOME": str(run.root)}
+    run("train.py", *SMALL, "logger=wandb", "trainer.max_epochs=1", "data.batch_size=32", "test=false", env=env)
+    folder = next(f for f in run.folders() if (f / "wandb").is_dir())
+    (records,) = (folder / "wandb").glob("offline-run-*/run-*.wandb")  # what `wandb sync` uploads
+    assert b'"batch_size":32' in records.read_bytes()  # the config, as JSON, in a config record
+    assert b"batch_size=32 test=false" in records.read_bytes()  # the run's name
+
+
+def test_learning_rate_is_logged_and_early_stopping_can_be_added(run) -> None:
+    overrides = [*SMALL, "logger=csv", "trainer.max_epochs=6", "test=false"]
+    run("train.py", *overrides, "callbacks=[default,early_stopping]", "callbacks.early_stopping.patience=1",
+        "model.optimizer.lr=0")  # fmt: skip
+    (folder,) = run.folders()
+    assert run.summary(folder)["epochs"] == 2  # no improvement after the first validation: patience 1 -> stop
+    with (folder / "csv" / "metrics.csv").open() as file:
+        rates = [row["lr-AdamW"] for row in csv.DictReader(file) if row["lr-AdamW"]]
+    assert rates and {float(rate) for rate in rates} == {0.0}
+    run("train.py", *overrides, "model.optimizer.lr=0.01", "trainer.max_epochs=2")
+    newest = max(run.folders(), key=lambda f: json.loads((f / "summary.json").read_text())["started"])
+    with (newest / "csv" / "metrics.csv").open() as file:
+        rates = [float(row["lr-AdamW"]) for row in csv.DictReader(file) if row["lr-AdamW"]]
+    assert rates[0] == 0.01 and rates[-1] < rates[0]  # the cosine schedule, seen
+
+
+def test_lr_monitor_without_a_logger_is_one_sentence(run) -> None:
+    result = run("train.py", "trainer=cpu", "~logger", "trainer.max_epochs=1", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "callbacks.lr_monitor logs the learning rate, but no logger is chosen" in result.stderr
+    assert run.folders() == []
