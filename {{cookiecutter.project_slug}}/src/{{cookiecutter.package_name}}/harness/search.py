@@ -276,6 +276,7 @@ class Search:
         """The best trial, on the console and in search.json (every trial: number, state, value, parameters)."""
         trials = counted(study)
         states = [t.state.name.lower() for t in trials]
+        count = f"{len(trials)} trial{'s' if len(trials) != 1 else ''}"
         words = {"complete": "complete", "pruned": "pruned", "fail": "failed"}
         tally = ", ".join(f"{states.count(s)} {word}" for s, word in words.items() if s in states)
         summary: dict[str, Any] = {
@@ -289,11 +290,9 @@ class Search:
             best = study.best_trial
             summary["best"] = {"number": best.number, "value": best.value, "params": best.params}
             chosen = " ".join(f"{k}={as_override(v)}" for k, v in best.params.items())
-            log.info(
-                f"{len(trials)} trials ({tally}). Best: trial {best.number}, {self.metric}={best.value:.6g}: {chosen}"
-            )
+            log.info(f"{count} ({tally}). Best: trial {best.number}, {self.metric}={best.value:.6g}: {chosen}")
         else:
-            log.info(f"{len(trials)} trials ({tally}); none completed, so no best trial yet")
+            log.info(f"{count} ({tally}); none completed, so no best trial yet")
         path = Path(str(self.config.hydra.sweep.dir)) / "search.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".json.tmp")
