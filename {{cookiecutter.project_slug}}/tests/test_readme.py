@@ -17,6 +17,7 @@ import pytest
 import torch
 from conftest import PROJECT
 from omegaconf import OmegaConf
+from test_hparams_search import prunes_and_reports_the_best
 
 from {{cookiecutter.package_name}}.harness import resume
 
@@ -280,6 +281,10 @@ SHARDED_GPT = "python train.py experiment=gpt trainer=model_parallel trainer.acc
 TENSOR_PARALLEL_GPT = f"{SHARDED_GPT} trainer.strategy.tensor_parallel_size=2"
 PACKAGE = "{{ cookiecutter.package_name }}"
 CONSOLIDATE = f"python -m {PACKAGE}.harness.consolidate logs/train/runs/<run id>/checkpoints/last.ckpt"
+SEARCH = (
+    "python train.py -m hparams_search=digits_optuna trainer=ddp trainer.accelerator=cpu trainer.devices=2 "
+    "hydra.sweeper.n_trials=4"
+)
 
 
 def trains_sharded(run, command: str) -> None:
@@ -390,6 +395,9 @@ COMMANDS = {
     "python train.py data=arrays": BY_THE_RECIPES,
     RECIPE_DATA: BY_THE_RECIPES,
     "pip install .": BY_THE_TEMPLATE,
+    'pip install -e ".[optuna]"': BY_THE_TEMPLATE,
+    SEARCH: prunes_and_reports_the_best,
+    f"{SEARCH.split(' trainer=')[0]} hydra/launcher=slurm trainer=ddp_multinode hydra.sweeper.n_jobs=4": ON_A_CLUSTER,
     f"{SLUG}-train trainer.max_epochs=1": BY_THE_TEMPLATE,
     f"{SLUG}-train --config-dir my_configs model=wide": adds_a_config_folder,
     'pip install -e ".[dev]"': BY_THE_TEMPLATE,

@@ -8,5 +8,6 @@
 - console.py: keeps the console to lines a person can act on
 - sharded.py: gradient clipping across the mixed layouts that tensor parallelism makes (trainer=model_parallel)
 - consolidate.py: one ordinary .ckpt file from a sharded run's checkpoint folder
+- search.py: hyperparameter search with Optuna (hparams_search=...): trials pruned, a search resumed
 - callbacks/, loggers/, strategies/: what Lightning lacks, chosen in configs/callbacks, logger and trainer
 """

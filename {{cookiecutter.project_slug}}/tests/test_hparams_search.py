@@ -1,0 +1,160 @@
+"""hparams_search=...: Optuna searches whose trials are ordinary runs, pruned after a validation, resumable.
+
+The sampler is seeded (`seed`) and CPU training is deterministic, so each search here samples, trains and
+prunes the same way every time; the assertions hold for any outcome with at least one trial pruned and one
+completed.
+"""
+
+import importlib.util
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT
+from hydra import compose, initialize_config_dir
+
+from {{cookiecutter.package_name}}.harness import launch, search
+from {{cookiecutter.package_name}}.harness.checks import ConfigError
+
+NO_OPTUNA = "hparams_search needs the optuna extra: pip install -e '.[optuna]'"
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason=NO_OPTUNA)
+
+# 3 short epochs (3 validations) a trial; pruning may start after one completed trial, at the 2nd validation.
+SHORT = ["trainer.max_epochs=3", "+trainer.limit_train_batches=5", "+trainer.limit_val_batches=2", "logger=csv"]
+SHORT += ["test=false", "hydra.sweeper.pruner.n_startup_trials=1"]
+DDP_SEARCH = "train.py -m hparams_search=digits_optuna trainer=ddp trainer.accelerator=cpu trainer.devices=2"
+
+
+def search_folder(run, study: str = "digits_optuna") -> Path:
+    return run.root / "logs" / "train" / "multiruns" / study
+
+
+def trials(run, study: str = "digits_optuna") -> list[dict]:
+    """search.json's trials: the ones that count towards n_trials."""
+    return json.loads((search_folder(run, study) / "search.json").read_text())["trials"]
+
+
+def prunes_and_reports_the_best(run, command: str, world_size: int = 2) -> None:
+    """The README's search: 4 trials, each a run of `world_size` ranks, at least one pruned, the best printed."""
+    pytest.importorskip("optuna", reason=NO_OPTUNA)
+    result = run("train.py", *shlex.split(command)[2:], *SHORT)
+    output = result.stdout + result.stderr
+    found = trials(run)
+    assert [t["number"] for t in found] == [0, 1, 2, 3]
+    states = [t["state"] for t in found]
+    assert "pruned" in states and "complete" in states, states
+    best = max((t for t in found if t["state"] == "complete"), key=lambda t: t["value"])
+    assert f"Best: trial {best['number']}, val/acc={best['value']:.6g}" in output
+    assert output.count("Launching 1 jobs locally") == 4  # one launch per trial, no rank started the search again
+    steps = {}
+    for trial in found:
+        summary = run.summary(search_folder(run) / str(trial["number"]))  # the job's folder is the trial's number
+        assert summary["world_size"] == world_size and summary["trial"]["number"] == trial["number"]
+        assert summary["trial"]["pruned"] == (trial["state"] == "pruned")
+        steps[trial["state"]] = steps.get(trial["state"], set()) | {summary["global_step"]}
+    assert steps["complete"] == {15}  # 3 epochs of 5 steps
+    assert max(steps["pruned"]) < 15  # both ranks stopped early, after the same validation (or they would hang)
+
+
+def test_a_search_on_one_cpu_prunes_and_reports_the_best(run) -> None:
+    prunes_and_reports_the_best(
+        run, "python train.py -m hparams_search=digits_optuna trainer=cpu hydra.sweeper.n_trials=4", 1
+    )
+
+
+def test_search_space_in_hydras_sweep_syntax() -> None:
+    space, fixed = search.search_space(
+        [
+            "model.optimizer.lr=tag(log, interval(1e-5, 1e-1))",
+            "model.net.dropout=interval(0.0, 0.5)",
+            "model.net.hidden=choice([64], [128,128])",
+            "model.net.n_layer=range(2, 5)",
+            "trainer=cpu",
+            "model.net.dropout=0.1",  # later, as the command line comes after the config's params: fixed
+        ]
+    )
+    assert fixed == ["trainer=cpu", "model.net.dropout=0.1"]
+    lr, hidden, layers = space["model.optimizer.lr"], space["model.net.hidden"], space["model.net.n_layer"]
+    assert (lr.low, lr.high, lr.log) == (1e-5, 1e-1, True)
+    assert hidden.choices == ("[64]", "[128,128]")  # written back as the command line writes them
+    assert (layers.low, layers.high, layers.step) == (2, 4, 1)  # as Python's range(2, 5)
+    assert sorted(space) == ["model.net.hidden", "model.net.n_layer", "model.optimizer.lr"]
+    with pytest.raises(ConfigError, match="cannot be searched"):
+        search.search_space(["model.optimizer.lr=interval(1e-1, 1e-5)"])
+
+
+def test_search_configs_compose() -> None:
+    with initialize_config_dir(config_dir=str(launch.CONFIG_DIR), version_base="1.3"):
+        digits = compose(config_name="train", overrides=["hparams_search=digits_optuna"], return_hydra_config=True)
+        gpt = compose(config_name="train", overrides=["hparams_search=gpt_optuna"], return_hydra_config=True)
+    assert (digits.optimized_metric, digits.hydra.sweeper.direction) == ("val/acc", "maximize")
+    assert (gpt.optimized_metric, gpt.hydra.sweeper.direction) == ("val/loss", "minimize")
+    assert gpt.model.net._target_.endswith(".GPT") and "optuna_pruning" in gpt.callbacks
+    for cfg in (digits, gpt):
+        search.search_space([f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()])  # all parse
+
+
+def test_a_run_that_exits_fails_its_trial_not_the_search() -> None:
+    def stopped(cfg):  # a non-finite loss: launch.py prints STOPPED and exits 1
+        sys.exit(1)
+
+    def mistaken(cfg):  # a ConfigError: launch.py exits with its sentence
+        sys.exit("ERROR: optimized_metric=val/acx is not a metric this run logs")
+
+    with pytest.raises(search.TrialFailed) as failed:
+        search.TrialTask(stopped)(None)
+    assert not failed.value.stop_search
+    with pytest.raises(search.TrialFailed, match="^optimized_metric=val/acx") as failed:
+        search.TrialTask(mistaken)(None)
+    assert failed.value.stop_search
+
+
+def test_failed_trials_are_counted_and_a_config_mistake_stops_the_search(run) -> None:
+    # lr=1e30: a NaN loss in every trial; each fails, the search goes on to its 2 trials
+    result = run("train.py", "hparams_search=digits_optuna", "trainer=cpu", "model.optimizer.lr=choice(1e30)",
+                 "hydra.sweeper.n_trials=2", *SHORT)  # fmt: skip
+    assert [t["state"] for t in trials(run)] == ["fail", "fail"]
+    assert "2 trials (2 failed); none completed" in result.stdout + result.stderr
+    mistake = run("train.py", "hparams_search=digits_optuna", "trainer=cpu", "optimized_metric=val/acx",
+                  "hydra.sweeper.study_name=typo", *SHORT, check=False)  # fmt: skip
+    assert mistake.returncode != 0 and "Traceback" not in mistake.stderr
+    assert "ERROR: trial 0: optimized_metric=val/acx is not a metric this run logs" in mistake.stderr
+    assert "#0 :" in mistake.stdout + mistake.stderr and "#1 :" not in mistake.stdout + mistake.stderr  # at trial 0
+
+
+def test_an_interrupted_search_resumes_from_its_storage(run) -> None:
+    # Ctrl-C (SIGINT to every process of the search) while trial 2, a 2-rank DDP run, trains; then the same command.
+    command = [sys.executable, *shlex.split(DDP_SEARCH), "hydra.sweeper.n_trials=4", *SHORT]
+    env = {**os.environ, "PROJECT_ROOT": str(run.root), "PYTHONPATH": str(PROJECT / "src")}
+    first = subprocess.Popen(
+        command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while not (search_folder(run) / "2" / ".hydra").exists():
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(0.5)  # trial 2 was asked for and launched: it is running, in the study, whenever Ctrl-C lands
+    os.killpg(first.pid, signal.SIGINT)
+    assert first.wait(timeout=120) != 0
+
+    result = run(*command[1:])
+    output = result.stdout + result.stderr
+    assert "Trial 2 was interrupted: marked failed, its parameters are tried again" in output
+    assert "2 of 4 trials done" in output
+    found = trials(run)
+    assert [t["number"] for t in found] == [0, 1, 3, 4]  # trial 2 does not count; 4 trials in all
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    storage = JournalStorage(JournalFileBackend(str(search_folder(run) / "optuna.journal")))
+    study = optuna.load_study(study_name="digits_optuna", storage=storage)
+    interrupted = study.trials[2]
+    assert interrupted.state.name == "FAIL" and interrupted.user_attrs["interrupted"]
+    assert study.trials[3].params == interrupted.params  # tried again first
+    assert sorted(p.name for p in search_folder(run).iterdir() if p.is_dir()) == ["0", "1", "2", "3", "4"]
