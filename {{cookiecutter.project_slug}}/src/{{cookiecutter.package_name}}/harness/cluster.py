@@ -73,6 +73,26 @@ def agreed(value: str) -> str:
     return MPI.COMM_WORLD.bcast(value, root=0)
 
 
+def ask_mpi_only_under_mpirun() -> None:
+    """Lightning asks MPI whether mpirun started this process only where mpirun's variables say so.
+
+    Gap this fills: once mpi4py is installed, Lightning initializes MPI in every process that builds a Trainer
+    (its MPIEnvironment.detect); without mpirun that is MPI's singleton start, which hangs with some MPI
+    builds (Lightning issue #20049). Called before each Trainer is built (harness/strategies/__init__.py).
+    """
+    from lightning.fabric.plugins.environments import MPIEnvironment
+
+    if getattr(MPIEnvironment.detect, "only_under_mpirun", False):
+        return
+    lightning_detect = MPIEnvironment.detect
+
+    def detect() -> bool:
+        return mpi_world() is not None and lightning_detect()
+
+    detect.only_under_mpirun = True
+    MPIEnvironment.detect = staticmethod(detect)
+
+
 def resolve(key: str, default: str | int = 1) -> int | str:
     """`${cluster:num_nodes,1}` and `${cluster:devices,auto}`: the launcher's shape (srun, torchrun, mpirun), else
     the default."""
