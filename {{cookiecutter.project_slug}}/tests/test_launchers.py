@@ -150,10 +150,17 @@ def test_the_mpi_extra_installs_mpi4py() -> None:
 
 @needs_two_cores
 @pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason='mpi4py is an optional extra: ".[mpi]"')
-def test_mpi4py_installed_changes_nothing_without_mpirun(tmp_path: Path) -> None:
-    # Lightning looks for MPI in every run once mpi4py is installed (its issue #20049: a Trainer that hangs
-    # there). Without mpirun, a run whose ranks Lightning starts itself (the riskier case) trains as before.
-    result = launch(tmp_path, "python train.py trainer=ddp trainer.accelerator=cpu trainer.devices=2", *FAST)
+def test_without_mpirun_lightning_does_not_start_mpi(tmp_path: Path) -> None:
+    # Once mpi4py is installed, Lightning starts MPI in every Trainer to ask whether mpirun started the process,
+    # which hangs with some MPI builds (Lightning issue #20049). Here an mpi4py.MPI that fails when imported
+    # stands in for one that hangs: runs without mpirun (ranks Lightning starts itself too) must not import it.
+    shadow = tmp_path / "shadow"
+    (shadow / "mpi4py").mkdir(parents=True)
+    (shadow / "mpi4py" / "__init__.py").write_text("")
+    (shadow / "mpi4py" / "MPI.py").write_text("raise RuntimeError('MPI started without mpirun')")
+    env = {"PYTHONPATH": f"{shadow}:{PROJECT / 'src'}"}
+    command = "python train.py trainer=ddp trainer.accelerator=cpu trainer.devices=2"
+    result = launch(tmp_path, command, *FAST, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (folder,) = run_folders(tmp_path)
     assert (summary(folder)["world_size"], summary(folder)["status"]) == (2, "finished")
