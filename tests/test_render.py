@@ -58,7 +58,7 @@ def test_cluster_answers_load_as_typed(tmp_path: Path, time: str, minutes: int) 
     launcher = yaml.safe_load((project / "src/my_project/configs/hydra/launcher/slurm.yaml").read_text())
     assert (launcher["partition"], launcher["account"], launcher["mem_gb"]) == ("on", "0123", 64)
     assert launcher["timeout_min"] == minutes  # SLURM's M:S, H:M:S and D-H:M, in minutes rounded up
-    for script in ["single_node.sbatch", "multi_node.sbatch", "torchrun_multinode.sh"]:
+    for script in ["single_node.sbatch", "multi_node.sbatch", "torchrun_multinode.sh", "mpirun_multinode.sh"]:
         check = subprocess.run(["bash", "-n", project / "slurm" / script], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
     sbatch = (project / "slurm" / "single_node.sbatch").read_text().splitlines()

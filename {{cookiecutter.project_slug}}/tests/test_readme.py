@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -23,7 +22,7 @@ from {{cookiecutter.package_name}}.harness import resume
 
 QUICK = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
 TWO_CPU_RANKS = ["trainer.accelerator=cpu", "trainer.devices=2"]
-TOOLS = "python|pip|pytest|sbatch|srun|salloc|squeue|scontrol|scancel|tail|torchrun|tensorboard|wandb"
+TOOLS = "python|pip|pytest|sbatch|srun|salloc|squeue|scontrol|scancel|tail|torchrun|mpirun|tensorboard|wandb"
 
 
 def readme_commands() -> list[str]:
@@ -155,20 +154,6 @@ def starts_from_a_checkpoint(run, command: str) -> None:
     assert run.summary(second)["global_step"] == 8
 
 
-def torchrun_ranks_share_one_folder(run, command: str) -> None:
-    torchrun = [sys.executable, "-m", "torch.distributed.run", *shlex.split(command)[1:]]
-    for overrides in ([], ["ckpt_path=last", "trainer.max_epochs=2"]):  # then resumed by hand
-        env = {**os.environ, "PROJECT_ROOT": str(run.root), "PYTHONPATH": str(PROJECT / "src")}
-        result = subprocess.run(
-            [*torchrun, *QUICK, *overrides], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        (folder,) = run.folders()  # both ranks, and the resume, in one folder
-        assert folder.name.startswith("torchrun-")
-    summary = run.summary(folder)
-    assert (summary["world_size"], summary["global_step"]) == (2, 8)
-
-
 def logs_to_wandb_offline(run, command: str) -> None:
     pytest.importorskip("wandb", reason="wandb is an optional extra of this project")
     env = {"WANDB_API_KEY": "", "WANDB_MODE": "", "HOME": str(run.root)}
@@ -269,6 +254,7 @@ ALLOCATION = f"--gpus-per-node={GPUS} --ntasks-per-node={GPUS}" if GPUS else "--
 ON_A_CLUSTER = "needs SLURM: the template's tests/test_slurm.py runs it on a two-node test cluster"
 BY_THE_TEMPLATE = "installs or runs this project as a whole: the template's tests do (test_readme.py)"
 BY_THE_RECIPES = "a recipe's command: tests/test_recipes.py follows the recipe on a copy of the project"
+BY_LAUNCHERS = "starts ranks with torchrun or mpirun: tests/test_launchers.py runs it, and resumes the run"
 GPT_DDP_BF16 = (
     "python train.py experiment=gpt trainer=ddp trainer.accelerator=cpu trainer.devices=2 trainer.precision=bf16-mixed"
 )
@@ -373,9 +359,9 @@ COMMANDS = {
     "python compare.py logs/train/multiruns/<sweep id>": compares_a_sweep,
     "python compare.py --sort val/loss": compares_every_run,
     'python train.py "callbacks=[default,early_stopping]" callbacks.early_stopping.patience=5': stops_early,
-    "torchrun --standalone --nproc-per-node=2 train.py trainer=ddp_multinode trainer.accelerator=cpu": (
-        torchrun_ranks_share_one_folder
-    ),
+    "torchrun --standalone --nproc-per-node=2 train.py trainer=ddp_multinode trainer.accelerator=cpu": BY_LAUNCHERS,
+    "mpirun -np 2 python train.py trainer=ddp_multinode trainer.accelerator=cpu": BY_LAUNCHERS,
+    'pip install -e ".[mpi]"': BY_LAUNCHERS,
     "python train.py experiment=gpt": gpt_learns,
     'python generate.py ckpt_path=logs/train/runs/<run id>/checkpoints/last.ckpt prompt="def "': (
         generates_from_a_checkpoint

@@ -4,7 +4,7 @@
 - checks.py: mistakes in a config or the environment, reported in one sentence before any work starts
 - resume.py: `ckpt_path=last` finds the newest checkpoint of the newest run
 - resumable_loader.py: a training DataLoader that a mid-epoch checkpoint resumes exactly (torchdata's)
-- cluster.py: SLURM and torchrun facts (node counts, requeue signal) and a clean process-group exit
+- cluster.py: SLURM, torchrun and mpirun facts (node counts, requeue signal) and a clean process-group exit
 - console.py: keeps the console to lines a person can act on
 - sharded.py: gradient clipping across the mixed layouts that tensor parallelism makes (trainer=model_parallel)
 - consolidate.py: one ordinary .ckpt file from a sharded run's checkpoint folder

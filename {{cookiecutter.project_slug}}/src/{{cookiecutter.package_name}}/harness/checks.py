@@ -4,6 +4,7 @@ Lightning and PyTorch would find most of these problems too, but later (after th
 or the processes are started) and in a traceback; these messages say what to type instead.
 """
 
+import collections
 import importlib.util
 import inspect
 import os
@@ -12,6 +13,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
+from {{cookiecutter.package_name}}.harness import cluster
+
 
 class ConfigError(ValueError):
     """A mistake in the config or command line; the entry point prints it without a traceback."""
@@ -19,6 +22,46 @@ class ConfigError(ValueError):
 
 class RunStopped(RuntimeError):
     """Training stopped on purpose (e.g. a non-finite loss); its checkpoints are kept."""
+
+
+def check_launcher() -> None:
+    """Ranks that mpirun started, before Hydra runs: Lightning joins them through mpi4py (its MPIEnvironment),
+    which must be installed, load the MPI library of that mpirun, and find as many ranks on every host."""
+    world = cluster.mpi_world()
+    if world is None:
+        return
+    size = world[1]
+    if cluster.slurm_managed():  # inside a job Lightning takes the ranks from SLURM: right only where they agree
+        tasks = os.environ.get("SLURM_NTASKS")
+        if tasks != str(size):
+            raise ConfigError(
+                f"mpirun started {size} ranks inside a SLURM job step of {tasks} tasks, and Lightning takes the ranks "
+                "from SLURM there: start them with srun instead (slurm/multi_node.sbatch)."
+            )
+        return
+    try:
+        from mpi4py import MPI
+
+        seen, reason = MPI.COMM_WORLD.Get_size(), ""
+    except Exception as error:  # not installed, or installed without an MPI library it can load
+        if isinstance(error, ModuleNotFoundError) and error.name == "mpi4py":
+            raise ConfigError(
+                f"mpirun started {size} ranks, and Lightning joins MPI ranks through mpi4py, which is not installed: "
+                'pip install -e ".[mpi]" (it needs the MPI library of your mpirun, e.g. apt install libopenmpi-dev).'
+            ) from None
+        seen, reason = 0, f"{type(error).__name__}: {error}"
+    if seen != size:
+        reason = reason or f"it sees {seen} of them"
+        raise ConfigError(
+            f"mpirun started {size} ranks but mpi4py does not use its MPI library ({reason}): reinstall it against "
+            "this one: pip install --force-reinstall --no-binary mpi4py mpi4py."
+        )
+    per_host = collections.Counter(cluster.mpi_hosts())
+    if len(set(per_host.values())) > 1:
+        raise ConfigError(
+            f"mpirun placed {dict(per_host)} ranks on its hosts, and Lightning needs as many on each: "
+            f"e.g. mpirun -np {min(per_host.values()) * len(per_host)} --npernode {min(per_host.values())} ..."
+        )
 
 
 def check_checkpoint(ckpt_path: str | None) -> None:
@@ -88,6 +131,27 @@ def check_trainer(cfg: DictConfig) -> None:
             )
     if int(trainer.get("num_nodes", 1)) < 1:
         raise ConfigError(f"trainer.num_nodes={trainer.num_nodes} must be 1 or more.")
+    world = cluster.mpi_world() if cluster.mpi_launched() else None
+    if world is not None:
+        per_node = _devices_per_node(devices, accelerator)
+        if per_node * int(trainer.get("num_nodes", 1)) != world[1]:
+            raise ConfigError(
+                f"mpirun started {world[1]} ranks, but trainer.devices x trainer.num_nodes is {devices} x "
+                f"{trainer.get('num_nodes', 1)}: use trainer=ddp_multinode, which takes both from mpirun."
+            )
+
+
+def _devices_per_node(devices: Any, accelerator: str) -> int:
+    """The processes per node that `trainer.devices` asks for, as Lightning counts them."""
+    import torch
+
+    if isinstance(devices, list | ListConfig):  # device indices
+        return len(devices)
+    if str(devices).lstrip("-").isdigit() and int(devices) > 0:
+        return int(devices)
+    if accelerator == "cpu" or not torch.cuda.is_available():
+        return 1 if str(devices) == "auto" else os.cpu_count() or 1
+    return torch.cuda.device_count()
 
 
 def check_sharding(cfg: DictConfig) -> None:

@@ -1,11 +1,15 @@
-"""What the cluster (SLURM or torchrun) says about this process, for configs and the entry point.
+"""What the cluster (SLURM, torchrun or mpirun) says about this process, for configs and the entry point.
 
-Lightning reads the same variables once the Trainer exists; these are needed earlier, to name the
+Lightning reads the same facts once the Trainer exists; these are needed earlier, to name the
 run folder and to fill `trainer.num_nodes` / `trainer.devices` in configs/trainer/ddp_multinode.yaml.
+Where several launchers' variables are present, torchrun's win, then SLURM's, then MPI's (as in Lightning).
 """
 
+import collections
+import functools
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -17,22 +21,90 @@ def slurm_managed() -> bool:
 
 
 def global_rank() -> int:
-    """Rank given by an external launcher (torchrun's RANK, srun's SLURM_PROCID); 0 when there is none."""
+    """Rank given by an external launcher (torchrun's RANK, srun's SLURM_PROCID, mpirun's); 0 when there is none."""
     if "RANK" in os.environ:
         return int(os.environ["RANK"])
     if "SLURM_STEP_ID" in os.environ and slurm_managed():
         return int(os.environ.get("SLURM_PROCID", "0"))
+    if (world := mpi_world()) is not None:
+        return world[0]
     return 0
 
 
+# The rank and number of ranks that mpirun / mpiexec give each process: Open MPI's, then MPICH's and Intel MPI's.
+MPI_VARIABLES = (("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE"))
+
+
+def mpi_world() -> tuple[int, int] | None:
+    """(rank, number of ranks) where mpirun started this process among others, from mpirun's variables:
+    known before mpi4py is imported, and without it. None for one process, and under torchrun."""
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        return None
+    for rank, size in MPI_VARIABLES:
+        if rank in os.environ and int(os.environ.get(size, "1")) > 1:
+            return int(os.environ[rank]), int(os.environ[size])
+    return None
+
+
+def mpi_launched() -> bool:
+    """Ranks started by mpirun, as Lightning sees them: its MPIEnvironment, not SLURM's (SLURM wins inside a job)."""
+    return mpi_world() is not None and not slurm_managed()
+
+
+@functools.cache
+def mpi_hosts() -> tuple[str, ...]:
+    """The host of every rank of this mpirun job, in rank order. A collective: every rank calls it, once.
+
+    The same grouping by host name as Lightning's MPIEnvironment, which numbers nodes and local ranks by it."""
+    from mpi4py import MPI
+
+    return tuple(MPI.COMM_WORLD.allgather(socket.gethostname()))
+
+
+def agreed(value: str) -> str:
+    """Rank zero's `value` on every rank of an mpirun job (a broadcast); elsewhere `value` itself.
+
+    Gap this fills: mpirun gives its ranks no id of the job they share, and they start in different
+    seconds, so a run folder named from the clock alone would be one folder per rank."""
+    if not mpi_launched():
+        return value
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD.bcast(value, root=0)
+
+
+def ask_mpi_only_under_mpirun() -> None:
+    """Lightning asks MPI whether mpirun started this process only where mpirun's variables say so.
+
+    Gap this fills: once mpi4py is installed, Lightning initializes MPI in every process that builds a Trainer
+    (its MPIEnvironment.detect); without mpirun that is MPI's singleton start, which hangs with some MPI
+    builds (Lightning issue #20049). Called before each Trainer is built (harness/strategies/__init__.py).
+    """
+    from lightning.fabric.plugins.environments import MPIEnvironment
+
+    if getattr(MPIEnvironment.detect, "only_under_mpirun", False):
+        return
+    lightning_detect = MPIEnvironment.detect
+
+    def detect() -> bool:
+        return mpi_world() is not None and lightning_detect()
+
+    detect.only_under_mpirun = True
+    MPIEnvironment.detect = staticmethod(detect)
+
+
 def resolve(key: str, default: str | int = 1) -> int | str:
-    """`${cluster:num_nodes,1}` and `${cluster:devices,auto}`: the allocation's shape, else the default."""
+    """`${cluster:num_nodes,1}` and `${cluster:devices,auto}`: the launcher's shape (srun, torchrun, mpirun), else
+    the default."""
     if "LOCAL_WORLD_SIZE" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun
         per_node = int(os.environ["LOCAL_WORLD_SIZE"])
         shape = {"num_nodes": int(os.environ["WORLD_SIZE"]) // per_node, "devices": per_node}
     elif "SLURM_STEP_NUM_NODES" in os.environ and "SLURM_STEP_NUM_TASKS" in os.environ:  # inside srun
         nodes = int(os.environ["SLURM_STEP_NUM_NODES"])
         shape = {"num_nodes": nodes, "devices": int(os.environ["SLURM_STEP_NUM_TASKS"]) // nodes}
+    elif mpi_launched():  # mpirun: as many ranks on each host (harness/checks.py checks it before Hydra starts)
+        per_host = collections.Counter(mpi_hosts())
+        shape = {"num_nodes": len(per_host), "devices": per_host[socket.gethostname()]}
     else:
         return default
     if key not in shape:

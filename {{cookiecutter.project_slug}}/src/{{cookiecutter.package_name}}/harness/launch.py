@@ -29,7 +29,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from {{cookiecutter.package_name}}.harness import cluster, console, resume, run_info
+from {{cookiecutter.package_name}}.harness import checks, cluster, console, resume, run_info
 from {{cookiecutter.package_name}}.harness.checks import ConfigError, RunStopped
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
       unless it continues (`ckpt_path=last`: the newest of the job's folders that has checkpoints).
     - With `ckpt_path=last` elsewhere: the newest earlier run that has checkpoints, to continue it.
     - Under torchrun: `torchrun-<its run id>` (`--standalone` makes one up), the same on every rank.
-    - Otherwise the start time.
+    - Otherwise the start time (under mpirun: rank zero's, broadcast to the other ranks).
     Decided once per run and handed down in an environment variable, so that jobs a sweep submits
     (submitit), and those jobs when resubmitted, land in the folders the sweep started.
     """
@@ -68,11 +68,12 @@ def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
             previous = resume.latest_run(runs)
             torchrun = os.environ.get("TORCHELASTIC_RUN_ID", "none")  # the same on every rank and restart
             if ckpt_path == "last" and previous is not None:
-                os.environ[RUN_ID_ENV] = previous.name
+                name = previous.name
             elif torchrun != "none":  # ranks started by torchrun name the folder alone: not from the clock
-                os.environ[RUN_ID_ENV] = f"torchrun-{torchrun}"
+                name = f"torchrun-{torchrun}"
             else:
-                os.environ[RUN_ID_ENV] = time.strftime("%Y-%m-%d_%H-%M-%S")
+                name = time.strftime("%Y-%m-%d_%H-%M-%S")
+            os.environ[RUN_ID_ENV] = cluster.agreed(name)  # under mpirun: rank zero's, for every rank
     return os.environ[RUN_ID_ENV]
 
 
@@ -115,8 +116,12 @@ def main(
         finally:
             cluster.end_process_group()
         return
+    try:
+        checks.check_launcher()  # mpirun's ranks: before Hydra, which needs them to name the run folder
+    except ConfigError as error:
+        sys.exit(f"ERROR: {error}")
     if cluster.global_rank() > 0:
-        # srun/torchrun rank other than zero: same folder as rank zero, but leave its files to rank zero.
+        # srun/torchrun/mpirun rank other than zero: same folder as rank zero, but leave its files to rank zero.
         sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
     if not (CONFIG_DIR / f"{config_name}.yaml").is_file():
         sys.exit(f"ERROR: no {config_name}.yaml in {CONFIG_DIR}; reinstall the project: `pip install -e .`.")
