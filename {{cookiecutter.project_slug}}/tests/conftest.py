@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from {{cookiecutter.package_name}}.harness.launch import RUN_ID_ENV
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 # Small, fast runs: a few batches are enough to check ranks, folders and summaries.
@@ -45,6 +47,14 @@ class Runs:
 
     def summary(self, folder: Path) -> dict:
         return json.loads((folder / "summary.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def no_run_id_left_behind():
+    """A test that composes the config in this process (compose() resolving `${run_id:}`) fixes the run id in
+    its environment; the runs that later tests start would inherit it and all write into one folder."""
+    yield
+    os.environ.pop(RUN_ID_ENV, None)
 
 
 @pytest.fixture
