@@ -132,6 +132,8 @@ README_SWEEP = "python train.py -m hydra/launcher=slurm trainer=ddp_multinode mo
 def test_submitit_sweep_runs_one_ddp_job_per_point(slurm_cluster, cluster_project: Path) -> None:
     assert README_SWEEP in readme_commands(cluster_project / "README.md")
     sweep = ["hydra.launcher.tasks_per_node=2"]  # 2 CPU processes per job on this cluster
+    multiruns = cluster_project / "logs" / "train" / "multiruns"
+    before = set(multiruns.iterdir()) if multiruns.exists() else set()  # other tests share this project
     result = subprocess.run(
         [sys.executable, *README_SWEEP.split()[1:], *sweep, "trainer.accelerator=cpu", *FAST],
         cwd=cluster_project,
@@ -141,7 +143,7 @@ def test_submitit_sweep_runs_one_ddp_job_per_point(slurm_cluster, cluster_projec
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    (sweep_dir,) = (cluster_project / "logs" / "train" / "multiruns").iterdir()
+    (sweep_dir,) = set(multiruns.iterdir()) - before  # this sweep made one folder
     jobs = sorted(f for f in run_folders(cluster_project) if sweep_dir in f.parents)
     assert [f.name for f in jobs] == ["0", "1"]
     for folder in jobs:

@@ -2,8 +2,8 @@
 
 Hydra instantiates sweepers only from its `hydra_plugins` namespace, so this thin class lives here (inside
 src/, `pip install -e .` and PYTHONPATH=src find it); the search itself is in
-{{cookiecutter.package_name}}/harness/search.py. Hydra imports every plugin module at every start (even
-`train.py --help`): nothing heavy is imported here.
+{{cookiecutter.package_name}}/harness/search.py.
+Hydra imports every plugin module at every start (even `train.py --help`): nothing heavy is imported here.
 """
 
 import sys
