@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,11 @@ import pytest
 from {{cookiecutter.package_name}}.harness.launch import RUN_ID_ENV
 
 PROJECT = Path(__file__).resolve().parents[1]
+
+# A shell starts background jobs (`pytest &`, nohup) with SIGINT ignored, and children inherit that: the runs
+# these tests stop with Ctrl-C would not hear it. Give them the default a terminal gives.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Small, fast runs: a few batches are enough to check ranks, folders and summaries.
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
