@@ -35,8 +35,7 @@ def find_runs(folders: list[Path]) -> list[Path]:
 
 def read_run(folder: Path) -> dict[str, Any]:
     summary = json.loads((folder / "summary.json").read_text())
-    settings = dict(o.lstrip("+").split("=", 1) for o in summary.get("overrides", []) if "=" in o)
-    settings = {key: value for key, value in settings.items() if not key.startswith(run_info.NOT_SETTINGS)}
+    settings = dict(o.split("=", 1) for o in run_info.settings(summary.get("overrides", [])) if "=" in o)
     return {"folder": folder, "summary": summary, "settings": settings}
 
 

@@ -18,6 +18,11 @@ def key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def settings(overrides: list[str]) -> list[str]:
+    """The overrides that change what a run trains (not NOT_SETTINGS), without a leading `+`."""
+    return [o.lstrip("+") for o in overrides if not key(o).startswith(NOT_SETTINGS)]
+
+
 def merge(earlier: list[str], later: list[str]) -> list[str]:
     """The overrides of a run continued by a later command: the later value of a key wins, and the
     `ckpt_path=last` that continued it is not a setting of the run."""
@@ -34,16 +39,16 @@ def earlier_overrides(summary_path: Path) -> list[str]:
 def left_out(earlier: list[str], overrides: list[str]) -> list[str]:
     """The earlier overrides whose keys this command does not set: a continued run does not get them."""
     given = {key(o) for o in overrides}
-    return [o for o in earlier if key(o) not in given and not key(o).startswith(NOT_SETTINGS)]
+    return [o for o in earlier if key(o) not in given and not key(o).startswith(NOT_SETTINGS)]  # as typed: `+` kept
 
 
 def readable_name(overrides: list[str]) -> str:
     """`trainer=ddp model.optimizer.lr=1e-3` -> "trainer=ddp lr=0.001"-like: each setting by the last part of
     its key (the whole key where two would share one); "defaults" for a run with none."""
-    settings = [o.lstrip("+") for o in overrides if not key(o).startswith(NOT_SETTINGS)]
-    short = [key(o).rpartition(".")[2] for o in settings]
+    chosen = settings(overrides)
+    short = [key(o).rpartition(".")[2] for o in chosen]
     parts = []
-    for override, name in zip(settings, short, strict=True):
+    for override, name in zip(chosen, short, strict=True):
         if "=" not in override or short.count(name) > 1:  # `~callbacks.x`, or two keys ending alike
             parts.append(override)
         else:
