@@ -38,7 +38,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         ckpt_path = consolidate(Path(ckpt_path), Path(cfg.paths.output_dir) / "consolidated.ckpt")
     # Lightning asks for the training callbacks whenever a checkpoint is loaded; testing needs none of them.
     warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided")
-    trainer.test(model, datamodule=datamodule, ckpt_path=str(Path(ckpt_path).resolve()))
+    trainer.test(model, datamodule=datamodule, ckpt_path=str(Path(ckpt_path).resolve()), weights_only=True)
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
 
 

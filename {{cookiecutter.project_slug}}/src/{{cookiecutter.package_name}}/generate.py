@@ -10,7 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from {{cookiecutter.package_name}}.eval import use_training_config
-from {{cookiecutter.package_name}}.harness import launch
+from {{cookiecutter.package_name}}.harness import checks, launch
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 from {{cookiecutter.package_name}}.harness.consolidate import full_checkpoint
 
@@ -23,6 +23,7 @@ def generate(cfg: DictConfig) -> str:
         raise ConfigError(
             f"generate.py needs ckpt_path=path/to/file.ckpt (or a sharded run's folder): {ckpt_path!r} is neither."
         )
+    checks.check_checkpoint(ckpt_path)
     import hydra
     import torch
 

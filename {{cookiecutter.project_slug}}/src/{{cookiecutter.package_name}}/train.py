@@ -50,14 +50,17 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule, model, trainer = build(cfg)
-    ckpt_path = resume.resolve(cfg.get("ckpt_path"), Path(cfg.paths.output_dir))
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    from {{cookiecutter.package_name}}.harness.callbacks.step_seeding import data_parallel_size
+
+    ckpt_path = resume.resolve(cfg.get("ckpt_path"), Path(cfg.paths.output_dir), data_parallel_size(trainer))
+    # weights_only: a checkpoint builds tensors and plain values only, never objects that could run code
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     # Kept before testing: under trainer=model_parallel the test starts with none of fit's metrics.
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     if cfg.get("test"):
         # The best checkpoint; where none was written (debug=fast_dev_run), the weights as trained.
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics |= {name: float(value) for name, value in trainer.callback_metrics.items()}
     if trainer.is_global_zero:
         log.info(f"Output folder: {cfg.paths.output_dir}  run: {cfg.get('run_name')}  metrics: {metrics}")

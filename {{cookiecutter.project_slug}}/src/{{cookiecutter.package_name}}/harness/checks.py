@@ -65,10 +65,10 @@ def check_launcher() -> None:
 
 
 def check_checkpoint(ckpt_path: str | None) -> None:
-    """A checkpoint to start from must exist and be readable: found now, not after the data is loaded."""
+    """A checkpoint to start from must exist and read safely: found now, not after the data is loaded."""
     if ckpt_path in (None, "last"):
         return
-    import torch  # here, not at the top: `train.py --help` need not import torch
+    from {{cookiecutter.package_name}}.harness import checkpoint_reading  # imports torch: `train.py --help` need not
 
     path = Path(ckpt_path)
     if path.is_dir() and not (path / "meta.pt").is_file():
@@ -80,13 +80,10 @@ def check_checkpoint(ckpt_path: str | None) -> None:
         raise ConfigError(
             f"ckpt_path={ckpt_path} does not exist: pass a .ckpt file, or ckpt_path=last to continue the newest run."
         )
-    try:  # memory-mapped: reads the file's index, not its tensors
-        torch.load(path / "meta.pt" if path.is_dir() else path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:
-        raise ConfigError(
-            f"ckpt_path={ckpt_path} is not a readable checkpoint ({type(error).__name__}): "
-            "it may be truncated or from another program; pass another .ckpt file."
-        ) from None
+    try:
+        checkpoint_reading.check(path)
+    except checkpoint_reading.UnreadableCheckpoint as why:
+        raise ConfigError(f"ckpt_path={ckpt_path} cannot be read safely: {why}; pass another checkpoint.") from None
 
 
 def check_trainer(cfg: DictConfig) -> None:

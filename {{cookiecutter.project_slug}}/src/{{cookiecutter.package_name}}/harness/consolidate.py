@@ -16,12 +16,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from {{cookiecutter.package_name}}.harness.checks import ConfigError
+
 
 def full_checkpoint(folder: Path) -> dict[str, Any]:
     """The checkpoint in `folder` gathered whole, in this one process: meta.pt plus every shard's weights."""
     import torch
     from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
+    from {{cookiecutter.package_name}}.harness import checkpoint_reading
+
+    try:  # before torch's reader, which would run code that a crafted folder holds
+        checkpoint_reading.check(folder)
+    except checkpoint_reading.UnreadableCheckpoint as why:
+        raise ConfigError(f"{folder} cannot be read safely: {why}; pass a checkpoint folder that a run wrote.") from None
     with tempfile.TemporaryDirectory() as scratch:
         dcp_to_torch_save(folder, Path(scratch) / "full.pt")  # torch's own converter: needs no process group
         shards = torch.load(Path(scratch) / "full.pt", map_location="cpu", weights_only=True)
@@ -42,7 +50,10 @@ def main() -> None:
         sys.exit(f"usage: python -m {__spec__.name} <a sharded checkpoint folder, with meta.pt in it> [out.ckpt]")
     folder = Path(sys.argv[1])
     out = Path(sys.argv[2]) if len(sys.argv) == 3 else folder.with_name(f"{folder.stem}.consolidated.ckpt")
-    print(f"Wrote {consolidate(folder, out)}")
+    try:
+        print(f"Wrote {consolidate(folder, out)}")
+    except ConfigError as error:
+        sys.exit(f"ERROR: {error}")
 
 
 if __name__ == "__main__":

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from {{cookiecutter.package_name}}.harness import checks, cluster, console, resume, run_info
 from {{cookiecutter.package_name}}.harness.checks import ConfigError, RunStopped
@@ -129,7 +128,7 @@ def main(
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
     def hydra_task(cfg: DictConfig) -> Any:
         console.quiet()  # again: jobs that a sweep's launcher (submitit) runs start here, not in main()
-        overrides = list(HydraConfig.get().overrides.task)
+        overrides = run_info.typed_overrides()
         if prepare is not None:
             cfg = prepare(cfg, overrides)
         earlier = run_info.earlier_overrides(Path(cfg.paths.output_dir) / "summary.json")  # a continued run's
@@ -141,7 +140,7 @@ def main(
             )
         if "run_name" in cfg and cfg.run_name is None:  # e.g. "trainer=ddp lr=1e-3", across resumes too
             cfg.run_name = run_info.readable_name(run_info.merge(earlier, overrides))
-        OmegaConf.resolve(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
+        resolve_except_env(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
         if cfg.get("extras", {}).get("print_config") and cluster.global_rank() == 0:
             run_info.print_config(cfg)
         before = {key: os.environ.get(key) for key in RUN_VARIABLES}
@@ -169,6 +168,47 @@ def main(
         else:
             os.environ[RUN_ID_ENV] = inherited_run_id
         cluster.warn_if_requeue_signal_unhandled()
+
+
+def resolve_except_env(cfg: DictConfig) -> None:
+    """Resolve every `${...}` in `cfg` in place, but keep text read from the environment (`${oc.env:...}`) as it
+    is written: each process reads it itself on use, and what is printed, logged (hparams.yaml, TensorBoard,
+    W&B) or handed to other ranks holds the interpolation, not the secret it may read. A number read from the
+    environment (`model.optimizer.lr=${oc.env:LR,0.01}`) becomes that number: oc.env gives text, which nothing
+    that wants a number takes, and Hydra's command line cannot nest `${oc.decode:...}` around it.
+
+    Gap this fills: OmegaConf.resolve leaves a value that was escaped (`\\${x}`) as `${x}`, an interpolation
+    again, so the resolved config would resolve it a second time on use; here such text is escaped again.
+    """
+    from_env = [(parent, key, raw) for parent, key, raw in _raw_strings(cfg) if "${oc.env:" in raw]
+    OmegaConf.resolve(cfg)
+    for parent, key, raw in _raw_strings(cfg):
+        if "${" in raw:  # text that came out of an escape: keep it text
+            parent[key] = raw.replace("${", "\\${")
+    for parent, key, raw in from_env:
+        number = _number(parent[key])
+        parent[key] = raw if number is None else number
+
+
+def _number(text: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None
+
+
+def _raw_strings(node: DictConfig | ListConfig) -> list[tuple[DictConfig | ListConfig, Any, str]]:
+    """(container, key, value as written) of every string in the config, interpolations unresolved."""
+    strings = []
+    for key in node.keys() if isinstance(node, DictConfig) else range(len(node)):
+        child = node._get_node(key)
+        if isinstance(child, DictConfig | ListConfig) and not child._is_none() and not child._is_interpolation():
+            strings += _raw_strings(child)
+        elif isinstance(child._value(), str):
+            strings.append((node, key, child._value()))
+    return strings
 
 
 def _write_handover(cfg: DictConfig) -> Path | None:

@@ -11,6 +11,8 @@ the same way (Lightning's own `ckpt_path="last"` ignores the hpc checkpoints).
 
 from pathlib import Path
 
+from {{cookiecutter.package_name}}.harness.checks import ConfigError
+
 
 def checkpoints_of(run_dir: Path) -> list[Path]:
     """Files, and the folders of sharded runs (trainer=model_parallel), the newest of these included if its save
@@ -19,23 +21,43 @@ def checkpoints_of(run_dir: Path) -> list[Path]:
     return [path for pattern in patterns for path in run_dir.glob(pattern)]
 
 
-def saved_step(path: Path) -> int:
-    """The training step a checkpoint was saved at; -1 for a file that cannot be read."""
+def saved_state(path: Path) -> dict:
+    """A checkpoint's entries besides the weights (global_step, callbacks' states), read without its tensors;
+    UnreadableCheckpoint (harness/checkpoint_reading.py) for one that cannot be read safely."""
     import torch  # here: Hydra's resolvers import this module, and `--help` need not import torch
 
-    if path.is_dir():  # a sharded checkpoint: its progress is in meta.pt
-        path = path / "meta.pt"
-    try:  # memory-mapped: reads the pickle's small index, not the tensors
-        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", -1))
-    except Exception:
-        return -1
+    from {{cookiecutter.package_name}}.harness import checkpoint_reading
+
+    path = Path(path)
+    checkpoint_reading.check(path)
+    index = path / "meta.pt" if path.is_dir() else path  # a sharded checkpoint: its progress is in meta.pt
+    # memory-mapped: reads the pickle's small index, not the tensors
+    return torch.load(index, map_location="cpu", weights_only=True, mmap=True)
+
+
+def saved_step(path: Path) -> int:
+    """The training step a checkpoint was saved at."""
+    return int(saved_state(path).get("global_step", -1))
 
 
 def newest_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint of `run_dir` with the most training steps (on a tie, the one written last)."""
-    readable = [(saved_step(p), p.stat().st_mtime, p) for p in checkpoints_of(run_dir)]
-    readable = [entry for entry in readable if entry[0] >= 0]
-    return max(readable, key=lambda entry: entry[:2])[2] if readable else None
+    """The checkpoint of `run_dir` with the most training steps (on a tie, the one written last).
+
+    One that exists but cannot be read stops the run in one sentence: continuing from an older one, or starting
+    over in this folder (overwriting last.ckpt), would lose work without a word.
+    """
+    from {{cookiecutter.package_name}}.harness.checkpoint_reading import UnreadableCheckpoint
+
+    found = []
+    for path in checkpoints_of(run_dir):
+        try:
+            found.append((saved_step(path), path.stat().st_mtime, path))
+        except UnreadableCheckpoint as why:
+            raise ConfigError(
+                f"ckpt_path=last found {path}, which cannot be read safely: {why}; move it out of {run_dir} to "
+                "continue from the checkpoint before it, or leave out ckpt_path to start a new run."
+            ) from None
+    return max(found, key=lambda entry: entry[:2])[2] if found else None
 
 
 def latest_run(runs_dir: Path, among: list[Path] | None = None) -> Path | None:
@@ -48,15 +70,28 @@ def latest_run(runs_dir: Path, among: list[Path] | None = None) -> Path | None:
     return max(written, key=lambda entry: entry[0])[1] if written else None
 
 
-def resolve(ckpt_path: str | None, run_dir: Path) -> str | None:
-    """What to pass to `trainer.fit(ckpt_path=...)`."""
-    if ckpt_path != "last":
-        return ckpt_path
+def resolve(ckpt_path: str | None, run_dir: Path, data_parallel_size: int) -> str | None:
+    """What to pass to `trainer.fit(ckpt_path=...)`: `last` found, and the checkpoint refused in one sentence if
+    this command splits the data over another number of ranks than the run it continues."""
     from lightning.pytorch.utilities import rank_zero_info  # here: Hydra's resolvers import this module
 
-    newest = newest_checkpoint(run_dir)
-    if newest is None:
-        rank_zero_info(f"ckpt_path=last: no checkpoint in {run_dir} yet, starting fresh.")
+    newest = None
+    if ckpt_path == "last":
+        newest = newest_checkpoint(run_dir)
+        if newest is None:
+            rank_zero_info(f"ckpt_path=last: no checkpoint in {run_dir} yet, starting fresh.")
+            return None
+        ckpt_path = str(newest)
+    if ckpt_path is None:
         return None
-    rank_zero_info(f"ckpt_path=last: resuming from {newest}")
-    return str(newest)
+    saved = saved_state(Path(ckpt_path)).get("callbacks", {}).get("StepSeeding", {}).get("data_parallel_size")
+    if saved is not None and saved != data_parallel_size:
+        raise ConfigError(
+            f"{ckpt_path} was saved by a run on {saved} data-parallel ranks and this command runs {data_parallel_size}:"
+            " continuing on another number is not exact yet (each rank's place in the data and the batch per "
+            f"optimizer step would change), so run it on {saved} as before (e.g. trainer.devices={saved}), or leave "
+            "out ckpt_path to start a new run."
+        )
+    if newest is not None:
+        rank_zero_info(f"ckpt_path=last: resuming from {newest}")
+    return ckpt_path

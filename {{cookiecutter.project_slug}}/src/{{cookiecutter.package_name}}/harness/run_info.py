@@ -7,6 +7,7 @@ unless `run_name=...` sets one, is built from them: `trainer=ddp lr=0.001`.
 """
 
 import json
+import re
 from pathlib import Path
 
 # Overrides that say where or how a run is kept, not what it trains: left out of its name and of compare.py's table.
@@ -31,6 +32,17 @@ def merge(earlier: list[str], later: list[str]) -> list[str]:
     return [o for k, o in merged.items() if k != "ckpt_path"]
 
 
+def typed_overrides() -> list[str]:
+    """This command's overrides as typed (`lr=${oc.env:LR}` stays so: not resolved, not a secret it reads); none
+    outside a Hydra run (a DDP rank that Lightning started: rank zero records them)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized():
+        return []
+    return list(OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False))  # type: ignore[arg-type]
+
+
 def earlier_overrides(summary_path: Path) -> list[str]:
     """The overrides of the run this command continues (its summary.json's); none for a new run."""
     return json.loads(summary_path.read_text()).get("overrides", []) if summary_path.is_file() else []
@@ -53,7 +65,15 @@ def readable_name(overrides: list[str]) -> str:
             parts.append(override)
         else:
             parts.append(f"{name}={override.split('=', 1)[1]}")
-    return " ".join(parts) or "defaults"
+    return _without_interpolations(" ".join(parts)) or "defaults"
+
+
+def _without_interpolations(text: str) -> str:
+    """`lr=${oc.env:LR}` -> `lr=<oc.env:LR>`: a name is text wherever it goes (loggers, configs that interpolate
+    it), never resolved again, so a secret an override reads from the environment never lands in it."""
+    while (inner := re.search(r"\$\{([^${}]*)\}", text)) is not None:
+        text = text[: inner.start()] + f"<{inner[1]}>" + text[inner.end() :]
+    return text
 
 
 def print_config(cfg: object) -> None:
@@ -64,7 +84,8 @@ def print_config(cfg: object) -> None:
     from rich.tree import Tree
 
     tree = Tree("config", guide_style="dim")
-    for name, value in cfg.items():  # type: ignore[attr-defined]
-        text = OmegaConf.to_yaml(value) if OmegaConf.is_config(value) else f"{value}\n"
+    for name in cfg:  # type: ignore[attr-defined]
+        value = cfg._get_node(name)  # type: ignore[attr-defined]  # as written: `${oc.env:...}` not read
+        text = OmegaConf.to_yaml(value) if OmegaConf.is_config(value) else f"{value._value()}\n"
         tree.add(name).add(Syntax(text.rstrip(), "yaml", theme="ansi_dark", background_color="default", word_wrap=True))
     rich_print(tree)

@@ -35,12 +35,12 @@ def strategy_name(strategy: Any) -> str:
 
 
 class RunSummary(Callback):
-    def __init__(
-        self, path: str, name: str | None = None, tags: Sequence[str] | None = None, overrides: Sequence[str] = ()
-    ) -> None:
-        """`overrides`: this command's (`${hydra:overrides.task}`), merged over those of the run it continues."""
+    def __init__(self, path: str, name: str | None = None, tags: Sequence[str] | None = None) -> None:
         self.path = Path(path)
-        self.name, self.tags, self.overrides = name, list(tags or []), list(overrides)
+        self.name, self.tags = name, list(tags or [])
+        # This command's overrides as typed, merged over those of the run it continues. Taken here, in the
+        # process Hydra ran (under ddp_spawn the callback reaches rank zero's process without Hydra).
+        self.overrides = run_info.typed_overrides()
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:

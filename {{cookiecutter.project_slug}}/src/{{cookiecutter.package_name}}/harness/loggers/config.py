@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 def log_config(trainer: L.Trainer, cfg: DictConfig) -> None:
     if not trainer.is_global_zero:
         return
-    params: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    # Resolved by harness/launch.py, except text read from the environment: logged as `${oc.env:...}`, not read.
+    params: dict[str, Any] = OmegaConf.to_container(cfg, resolve=False)  # type: ignore[assignment]
     params.pop("hydra", None)
     monitor = getattr(trainer.checkpoint_callback, "monitor", None)
     metrics = {"train/loss", "val/loss", "test/loss"}

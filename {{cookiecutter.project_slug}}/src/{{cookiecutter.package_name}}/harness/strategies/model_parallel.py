@@ -10,13 +10,23 @@ final place, over the previous one's files, so a job killed while saving (a pree
 last.ckpt half old, half new. Here every rank writes into `.<name>.partial/`; once all have finished, rank zero
 moves the previous checkpoint aside to `.<name>.old`, the new one into place, and removes the old one. A kill
 between those two renames leaves `.<name>.old`, which harness/resume.py still finds.
+- Tensor parallelism keeps a GPT's embeddings and norms whole on every rank of a tensor-parallel group, and
+  nothing in Lightning or torch checks that those copies stay equal: a random draw that differs between the
+  ranks (dropout seeded by global rank) silently trains different models in one. Before every checkpoint,
+  each group's copies are compared with its first rank's: float rounding (1e-7 after a few steps) is copied
+  away, a real difference stops the run in one sentence.
 """
 
 import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.distributed as dist
 from lightning.pytorch.strategies import ModelParallelStrategy
+from torch.distributed.tensor import DTensor
+
+from {{cookiecutter.package_name}}.harness.checks import RunStopped
 
 
 class ModelParallel(ModelParallelStrategy):
@@ -28,6 +38,7 @@ class ModelParallel(ModelParallelStrategy):
             self._data_parallel_size = max(self.world_size // int(self._tensor_parallel_size), 1)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any = None) -> None:
+        self.align_tensor_parallel_copies()
         if not self._save_distributed_checkpoint or "://" in str(filepath):
             return super().save_checkpoint(checkpoint, filepath, storage_options)
         path = Path(self.broadcast(str(filepath)))
@@ -44,6 +55,34 @@ class ModelParallel(ModelParallelStrategy):
             partial.rename(path)
             _remove(old)
         self.barrier()
+
+    @torch.no_grad()
+    def align_tensor_parallel_copies(self, tolerance: float = 1e-4) -> float:
+        """Make the copies that every rank of a tensor-parallel group holds equal to its first rank's; return the
+        largest difference found. One larger than `tolerance` is no rounding: RunStopped on every rank."""
+        if self._tensor_parallel_size in (1, "auto") or self.lightning_module is None:
+            return 0.0
+        group = self.device_mesh["tensor_parallel"].get_group()
+        names, differences = [], []
+        for name, parameter in self.lightning_module.named_parameters():
+            if isinstance(parameter, DTensor) and "tensor_parallel" in (parameter.device_mesh.mesh_dim_names or ()):
+                continue  # split over the group: each rank holds a different part
+            local = parameter.to_local() if isinstance(parameter, DTensor) else parameter
+            first = local.detach().clone()
+            dist.broadcast(first, group=group, group_src=0)
+            names.append(name)
+            differences.append((local - first).abs().max() if local.numel() else local.new_zeros(()))
+            local.copy_(first)
+        largest = torch.stack(differences).double() if differences else torch.zeros(1, dtype=torch.float64)
+        dist.all_reduce(largest, op=dist.ReduceOp.MAX)  # every rank decides alike: a rank alone would hang the save
+        worst = int(largest.argmax())
+        if largest[worst] > tolerance:
+            raise RunStopped(
+                f"the tensor-parallel ranks hold different copies of {names[worst]} (largest difference "
+                f"{float(largest[worst]):.3g}): something random in the step differs between them; draw it from the "
+                "data-parallel rank (harness/callbacks/step_seeding.py) or one generator for the whole group."
+            )
+        return float(largest.max())
 
 
 def _remove(path: Path) -> None:

@@ -87,7 +87,8 @@ class GPT(nn.Module):
             plan |= {"mlp.0": ColwiseParallel(), "mlp.2": RowwiseParallel()}
             for block in self.blocks:
                 parallelize_module(block, tensor_parallel, plan)
-        if data_parallel.size() > 1:
+        # On one device too (a mesh of 1): Lightning saves and loads only models that hold sharded parameters.
+        if data_parallel.size() > 1 or tensor_parallel.size() == 1:
             for block in self.blocks:
                 fully_shard(block, mesh=data_parallel)
             fully_shard(self, mesh=data_parallel)  # the rest: embeddings (tied to the head), final norm
