@@ -78,7 +78,7 @@ def _check_folder(folder: Path) -> None:
 
 def reason(error: Exception) -> str:
     """Why torch.load failed, in words: an object safe loading refuses is not a truncated file."""
-    refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+    refused = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", str(error))
     if refused:
         return (
             f"it holds a {refused[1]} object, which safe loading (torch.load with weights_only=True) refuses: "

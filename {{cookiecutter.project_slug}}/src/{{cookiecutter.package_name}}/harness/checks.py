@@ -68,7 +68,8 @@ def check_checkpoint(ckpt_path: str | None) -> None:
     """A checkpoint to start from must exist and read safely: found now, not after the data is loaded."""
     if ckpt_path in (None, "last"):
         return
-    from {{cookiecutter.package_name}}.harness import checkpoint_reading  # imports torch: `train.py --help` need not
+    # here, not at the top: it imports torch, and `train.py --help` need not
+    from {{cookiecutter.package_name}}.harness import checkpoint_reading
 
     path = Path(ckpt_path)
     if path.is_dir() and not (path / "meta.pt").is_file():

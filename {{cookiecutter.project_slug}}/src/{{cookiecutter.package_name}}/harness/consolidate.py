@@ -29,7 +29,7 @@ def full_checkpoint(folder: Path) -> dict[str, Any]:
     try:  # before torch's reader, which would run code that a crafted folder holds
         checkpoint_reading.check(folder)
     except checkpoint_reading.UnreadableCheckpoint as why:
-        raise ConfigError(f"{folder} cannot be read safely: {why}; pass a checkpoint folder that a run wrote.") from None
+        raise ConfigError(f"{folder} cannot be read safely: {why}; pass a checkpoint folder a run wrote.") from None
     with tempfile.TemporaryDirectory() as scratch:
         dcp_to_torch_save(folder, Path(scratch) / "full.pt")  # torch's own converter: needs no process group
         shards = torch.load(Path(scratch) / "full.pt", map_location="cpu", weights_only=True)

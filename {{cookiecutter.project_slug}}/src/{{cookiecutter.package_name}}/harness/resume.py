@@ -10,8 +10,12 @@ the same way (Lightning's own `ckpt_path="last"` ignores the hpc checkpoints).
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
+
+if TYPE_CHECKING:
+    import lightning as L
 
 
 def checkpoints_of(run_dir: Path) -> list[Path]:
@@ -70,10 +74,12 @@ def latest_run(runs_dir: Path, among: list[Path] | None = None) -> Path | None:
     return max(written, key=lambda entry: entry[0])[1] if written else None
 
 
-def resolve(ckpt_path: str | None, run_dir: Path, data_parallel_size: int) -> str | None:
+def resolve(ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer") -> str | None:
     """What to pass to `trainer.fit(ckpt_path=...)`: `last` found, and the checkpoint refused in one sentence if
-    this command splits the data over another number of ranks than the run it continues."""
+    `trainer` splits the data over another number of ranks than the run it continues."""
     from lightning.pytorch.utilities import rank_zero_info  # here: Hydra's resolvers import this module
+
+    from {{cookiecutter.package_name}}.harness.callbacks.step_seeding import data_parallel_size
 
     newest = None
     if ckpt_path == "last":
@@ -85,9 +91,10 @@ def resolve(ckpt_path: str | None, run_dir: Path, data_parallel_size: int) -> st
     if ckpt_path is None:
         return None
     saved = saved_state(Path(ckpt_path)).get("callbacks", {}).get("StepSeeding", {}).get("data_parallel_size")
-    if saved is not None and saved != data_parallel_size:
+    if saved is not None and saved != data_parallel_size(trainer):
         raise ConfigError(
-            f"{ckpt_path} was saved by a run on {saved} data-parallel ranks and this command runs {data_parallel_size}:"
+            f"{ckpt_path} was saved by a run on {saved} data-parallel ranks and this command runs "
+            f"{data_parallel_size(trainer)}:"
             " continuing on another number is not exact yet (each rank's place in the data and the batch per "
             f"optimizer step would change), so run it on {saved} as before (e.g. trainer.devices={saved}), or leave "
             "out ckpt_path to start a new run."

@@ -1,0 +1,180 @@
+"""Off the default path nothing is silently wrong: each edge (dropout on, one device, another number of ranks, an
+interpolated or secret override, an unreadable or hostile checkpoint) is right by numbers, or refused in one
+sentence before any work. The README's "Bad input" rows and "Resume" promises, where default tests do not go.
+
+Kill-and-resume at the edges (dropout, gradient clipping, workers) sits in test_resume.py and
+test_model_parallel.py, beside the default cells it shares its runs with.
+"""
+
+import importlib.util
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed.checkpoint as dcp
+from conftest import FAST
+
+from {{cookiecutter.package_name}}.harness import consolidate
+
+SHARDED = ["trainer=model_parallel", "trainer.accelerator=cpu"]
+TINY_GPT = ["experiment=gpt", "data.corpus_mb=0.25", "model.sample_tokens=0", "logger=csv", "trainer.max_epochs=1"]
+TINY_GPT += ["+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2"]
+
+REPLICAS = """
+import json, os
+import lightning as L
+import torch
+
+
+class GlobalRankSeeding(L.Callback):
+    # The mistake this guards against: each rank of a tensor-parallel group draws its own dropout masks.
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        torch.manual_seed(1000 * trainer.global_step + trainer.global_rank)
+
+
+class RecordReplicaDifference(L.Callback):
+    # The largest difference between the copies that the ranks of a tensor-parallel group hold, after training.
+    def on_train_end(self, trainer, module):
+        difference = trainer.strategy.align_tensor_parallel_copies()
+        if trainer.is_global_zero:
+            with open(os.environ["REPLICAS_OUT"], "w") as file:
+                json.dump(difference, file)
+"""
+
+
+def test_tensor_parallel_ranks_with_dropout_train_one_model(run, tmp_path: Path) -> None:
+    (tmp_path / "replicas.py").write_text(REPLICAS)
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{run.project / 'src'}", "REPLICAS_OUT": str(tmp_path / "out.json")}
+    tensor_parallel = [*TINY_GPT, *SHARDED, "trainer.devices=2", "trainer.strategy.tensor_parallel_size=2"]
+    tensor_parallel += ["model.net.dropout=0.1", "test=false"]
+    run("train.py", *tensor_parallel, "+callbacks.record._target_=replicas.RecordReplicaDifference", env=env)
+    # 8 steps with dropout: the embeddings and norms every rank holds agree to float rounding (0.012 when each
+    # rank drew its own masks)
+    assert float((tmp_path / "out.json").read_text()) < 1e-6
+    # and ranks that do draw differently are stopped at the first checkpoint, not trained on
+    desync = "+callbacks.desync._target_=replicas.GlobalRankSeeding"
+    result = run("train.py", *tensor_parallel, desync, check=False, env=env)
+    assert result.returncode != 0
+    assert "STOPPED: the tensor-parallel ranks hold different copies of net." in result.stderr, result.stderr[-2000:]
+
+
+def test_model_parallel_on_one_device_trains_saves_tests_and_evaluates(run) -> None:
+    # trainer.devices=auto on a one-GPU machine: nothing to shard, and the checkpoint must still load
+    result = run("train.py", *TINY_GPT, *SHARDED, "trainer.devices=1")
+    (folder,) = run.folders()
+    summary = run.summary(folder)
+    assert summary["status"] == "finished" and "test/loss" in summary["metrics"], result.stderr[-2000:]
+    last = folder / "checkpoints" / "last.ckpt"
+    assert last.is_dir()  # a sharded checkpoint of one shard
+    run("eval.py", f"ckpt_path={summary['best_ckpt_path']}", "trainer=cpu")  # gathered into one file, on the CPU
+    (evaluation,) = run.folders("eval")
+    assert run.summary(evaluation)["metrics"]["test/loss"] == pytest.approx(summary["metrics"]["test/loss"], rel=1e-5)
+    run("generate.py", f"ckpt_path={last}", "prompt=def ", "max_new_tokens=8")
+
+
+def test_overrides_with_interpolations_resolve_and_environment_text_stays_unread(run) -> None:
+    secret = "tok-0123456789abcdef-secret"
+    env = {"LR": "0.02", "MY_TOKEN": secret, "TAG": "mine"}
+    logger = "logger=tensorboard" if _installed("tensorboard") else "logger=csv"  # hparams reach TensorBoard too
+    overrides = ["model.optimizer.lr=${oc.env:LR,0.01}", "+note=${seed}", "tags=[${oc.env:TAG,x}]"]
+    overrides += ["+token=${oc.env:MY_TOKEN}"]
+    short = ["trainer=cpu", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"]
+    result = run("train.py", *short, logger, *overrides, env=env)
+    (folder,) = run.folders()
+    summary = run.summary(folder)
+    assert summary["overrides"][-4:] == overrides and summary["tags"] == ["mine"]  # as typed; the tag as read
+    assert summary["name"].endswith("lr=<oc.env:LR,0.01> note=<seed> token=<oc.env:MY_TOKEN>")
+    (hparams,) = folder.glob("*/hparams.yaml")  # what the logger was given: the number read, the text not
+    assert "lr: 0.02" in hparams.read_text() and "token: ${oc.env:MY_TOKEN}" in hparams.read_text()
+    files = [p for p in run.root.rglob("*") if p.is_file()]
+    assert [p for p in files if secret.encode() in p.read_bytes()] == []
+    assert secret not in result.stdout + result.stderr
+    # eval.py (and generate.py, which starts the same way) take such overrides too
+    run("eval.py", f"ckpt_path={summary['last_ckpt_path']}", "trainer=cpu", "+note=${seed}", env=env)
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+class RunsCode:
+    """Unpickled, it runs a command: what a crafted checkpoint would hold."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def crafted_folder(folder: Path, marker: Path, where: str) -> Path:
+    """A sharded checkpoint folder whose `.metadata`, or one of whose non-tensor values, runs a command."""
+    dcp.save({"weights": torch.zeros(2), "lr": RunsCode(marker) if where == "value" else 0.1}, checkpoint_id=folder)
+    if where == ".metadata":
+        (folder / ".metadata").write_bytes(pickle.dumps(RunsCode(marker)))
+    torch.save({"global_step": 3}, folder / "meta.pt")
+    return folder
+
+
+ENTRY_POINTS = {
+    "consolidate": lambda folder: ["-m", consolidate.__name__, str(folder)],
+    "generate": lambda folder: ["generate.py", f"ckpt_path={folder}"],
+    "eval": lambda folder: ["eval.py", f"ckpt_path={folder}", "trainer=cpu"],
+    "train": lambda folder: ["train.py", f"ckpt_path={folder}", "trainer=cpu"],
+}
+CELLS = [(".metadata", name) for name in ENTRY_POINTS] + [("value", "train"), ("value", "last")]
+
+
+@pytest.mark.parametrize(("where", "entry"), CELLS, ids=[f"{w}-{e}" for w, e in CELLS])
+def test_a_crafted_checkpoint_folder_runs_no_code(run, tmp_path: Path, where: str, entry: str) -> None:
+    marker = tmp_path / "code-ran"
+    if entry == "last":  # the newest checkpoint of the run that ckpt_path=last continues
+        folder = crafted_folder(run.root / "logs/train/runs/2026-01-01_00-00-00/checkpoints/last.ckpt", marker, where)
+        command = ["train.py", "ckpt_path=last", "trainer=cpu"]
+    else:
+        folder = crafted_folder(tmp_path / "last.ckpt", marker, where)
+        command = ENTRY_POINTS[entry](folder)
+    result = run(command[0], *command[1:], check=False) if command[0] != "-m" else _module(run, command)
+    assert result.returncode != 0
+    assert f"{folder} cannot be read safely: " in result.stderr, result.stderr[-2000:]
+    assert "posix.system" in result.stderr and "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
+def _module(run, command: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(run.project / "src")}
+    return subprocess.run([sys.executable, *command], env=env, capture_output=True, text=True, cwd=run.project)
+
+
+def test_last_over_an_unreadable_checkpoint_stops_and_keeps_the_run(run) -> None:
+    run("train.py", "trainer=cpu", *FAST)
+    (folder,) = run.folders()
+    last = folder / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint["callbacks"]["Mine"] = {"data_dir": Path("/data")}  # a callback stored a Path: safe loading refuses it
+    torch.save(checkpoint, last)
+    before = (last.read_bytes(), run.summary(folder))
+    result = run("train.py", "trainer=cpu", *FAST, "ckpt_path=last", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"ckpt_path=last found {last}, which cannot be read safely: it holds a pathlib.PosixPath object" in (
+        result.stderr
+    )
+    assert "starting fresh" not in result.stdout + result.stderr
+    assert (last.read_bytes(), run.summary(folder)) == before  # not overwritten, no attempt counted
+
+
+@pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)], ids=["2-then-1", "1-then-2"])
+def test_resuming_on_another_number_of_ranks_is_refused_before_work(run, first: int, then: int) -> None:
+    ranks = {1: ["trainer=cpu"], 2: ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]}
+    run("train.py", *ranks[first], *FAST, "test=false")
+    (folder,) = run.folders()
+    before = run.summary(folder)
+    result = run("train.py", *ranks[then], *FAST, "test=false", "ckpt_path=last", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    message = f"was saved by a run on {first} data-parallel ranks and this command runs {then}: "
+    assert message in result.stderr, result.stderr[-2000:]
+    assert run.summary(folder) == before
