@@ -158,3 +158,29 @@ def test_an_interrupted_search_resumes_from_its_storage(run) -> None:
     assert interrupted.state.name == "FAIL" and interrupted.user_attrs["interrupted"]
     assert study.trials[3].params == interrupted.params  # tried again first
     assert sorted(p.name for p in search_folder(run).iterdir() if p.is_dir()) == ["0", "1", "2", "3", "4"]
+
+
+def test_a_resumed_trial_reports_on_from_its_checkpoint(tmp_path) -> None:
+    # A trial's SLURM job requeued (ckpt_path=last): its validations go on from the checkpoint's count, not from 0.
+    import lightning as L
+    import optuna
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from {{cookiecutter.package_name}}.harness.callbacks.optuna_pruning import OptunaPruning
+
+    class EpochAsLoss(BoringModel):
+        def validation_step(self, batch, batch_idx):
+            self.log("val/loss", float(self.current_epoch))
+
+    journal = str(tmp_path / "optuna.journal")
+    study = optuna.create_study(study_name="requeued", storage=search.open_storage(journal))
+    study.ask()  # trial 0, running: the job's number
+    for epochs, start_from in ((2, None), (4, tmp_path / "requeued.ckpt")):  # 2 epochs, then 2 more
+        trainer = L.Trainer(
+            max_epochs=epochs, limit_train_batches=2, limit_val_batches=1, num_sanity_val_steps=0, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+            callbacks=[OptunaPruning("val/loss", journal, "requeued", 0, None, str(tmp_path / "summary.json"))],
+        )  # fmt: skip
+        trainer.fit(EpochAsLoss(), ckpt_path=start_from)
+        trainer.save_checkpoint(tmp_path / "requeued.ckpt")
+    assert study.trials[0].intermediate_values == {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}
