@@ -75,8 +75,8 @@ class OptunaPruning(Callback):
             if not self._trial.should_prune():
                 return False
             self._trial.set_user_attr("pruned", {"validation": step, "epoch": trainer.current_epoch, "value": value})
-        except UpdateFinishedTrialError:  # the sweeper ended this trial (an interrupted search, started again)
-            log.warning(f"Trial {self.trial_number} was ended by its sweeper: stopping")
+        except UpdateFinishedTrialError:  # an interrupted search started again ended it, or someone did by hand
+            log.warning(f"Trial {self.trial_number} was ended by another process: stopping")
             return True
         log.info(
             f"Trial {self.trial_number} pruned at validation {step} (epoch {trainer.current_epoch}): "
