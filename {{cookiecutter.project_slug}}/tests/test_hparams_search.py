@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -158,3 +159,64 @@ def test_an_interrupted_search_resumes_from_its_storage(run) -> None:
     assert interrupted.state.name == "FAIL" and interrupted.user_attrs["interrupted"]
     assert study.trials[3].params == interrupted.params  # tried again first
     assert sorted(p.name for p in search_folder(run).iterdir() if p.is_dir()) == ["0", "1", "2", "3", "4"]
+
+
+def test_a_resumed_trial_reports_on_from_its_checkpoint(tmp_path) -> None:
+    # A trial's SLURM job requeued (ckpt_path=last): its validations go on from the checkpoint's count, not from 0.
+    import lightning as L
+    import optuna
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from {{cookiecutter.package_name}}.harness.callbacks.optuna_pruning import OptunaPruning
+
+    class EpochAsLoss(BoringModel):
+        def validation_step(self, batch, batch_idx):
+            self.log("val/loss", float(self.current_epoch))
+
+    journal = str(tmp_path / "optuna.journal")
+    study = optuna.create_study(study_name="requeued", storage=search.open_storage(journal))
+    study.ask()  # trial 0, running: the job's number
+    for epochs, start_from in ((2, None), (4, tmp_path / "requeued.ckpt")):  # 2 epochs, then 2 more
+        trainer = L.Trainer(
+            max_epochs=epochs, limit_train_batches=2, limit_val_batches=1, num_sanity_val_steps=0, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+            callbacks=[OptunaPruning("val/loss", journal, "requeued", 0, None, str(tmp_path / "summary.json"))],
+        )  # fmt: skip
+        trainer.fit(EpochAsLoss(), ckpt_path=start_from)
+        trainer.save_checkpoint(tmp_path / "requeued.ckpt")
+    assert study.trials[0].intermediate_values == {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}
+
+
+def test_the_same_search_started_again_while_it_runs_is_refused(run) -> None:
+    import optuna
+
+    command = ["train.py", "hparams_search=digits_optuna", "trainer=cpu", "hydra.sweeper.n_trials=2", *SHORT]
+    env = {**os.environ, "PROJECT_ROOT": str(run.root), "PYTHONPATH": str(PROJECT / "src")}
+    log = run.root / "first.log"
+    with log.open("w") as output:
+        first = subprocess.Popen(
+            [sys.executable, *command], cwd=PROJECT, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not (search_folder(run) / "0" / ".hydra").exists():
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGSTOP)  # paused in trial 0: live, with its trial running, while the second starts
+    try:
+        second = run(*command, check=False)
+        assert first.poll() is None
+        # Someone else ends trial 0 meanwhile (by hand here): the first says so when the trial returns, and goes on.
+        storage = search.open_storage(str(search_folder(run) / "optuna.journal"))
+        optuna.load_study(study_name="digits_optuna", storage=storage).tell(0, state=optuna.trial.TrialState.FAIL)
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+    assert second.returncode != 0 and "Traceback" not in second.stderr
+    assert (
+        f"ERROR: a search is already running in {search_folder(run)} (process {first.pid} on {socket.gethostname()}): "
+        "wait for it to end, or start a new study with hydra.sweeper.study_name=<another name>."
+    ) in second.stderr
+    assert first.wait(timeout=300) == 0 and "Traceback" not in log.read_text()
+    assert "Trial 0 was already ended (fail) by another process: left as it is" in log.read_text()
+    # The second changed nothing: trial 0 was not marked interrupted (it counts), and it added no trial.
+    assert [(t["number"], t["state"]) for t in trials(run)] == [(0, "fail"), (1, "complete")]

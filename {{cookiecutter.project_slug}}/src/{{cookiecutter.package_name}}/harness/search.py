@@ -10,13 +10,17 @@ pruner says so (harness/callbacks/optuna_pruning.py); the sweeper then tells the
 The study lives in a journal file in the sweep folder (appends under a lock that works on NFS, unlike
 SQLite), which every trial opens too. The same command again continues the study: the trials it already
 has count towards `n_trials`, and a trial left running by an interruption is marked failed, not counted, and
-its parameters are tried again. One sweeper process per study: trial numbers are the jobs' folder names.
+its parameters are tried again. One sweeper process per sweep folder (trial numbers are the jobs' folder names):
+a second one is refused while the first lives (`search_lock`).
 """
 
+import errno
+import fcntl
 import json
 import logging
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +75,33 @@ def open_trial(storage: str, study_name: str, number: int, pruner: Any) -> Any:
     if backend.get_trial(trial_id).state != optuna.trial.TrialState.RUNNING:
         return None
     return optuna.trial.Trial(study, trial_id)
+
+
+def search_lock(folder: Path) -> Any:
+    """Hold `folder`/search.lock while this sweeper lives, or refuse: another sweeper on the same study would mark
+    this one's running trials interrupted and tell them again. A POSIX lock (fcntl.lockf): the OS drops it when
+    the process ends, however it ends (no stale lock after a kill), and NFS shares it between hosts (a SLURM
+    search's sweeper runs on a login node, and a second one may start on another). The file names the holder."""
+    path = folder / "search.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # kept open while the search runs: closing it releases the lock
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EAGAIN):  # a file system without locks (Lustre without -o flock)
+            log.warning(f"{path} cannot be locked here ({error.strerror}): a second search of it would not be refused")
+            return handle
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ConfigError(
+            f"a search is already running in {folder} ({holder}): wait for it to end, or start a new study with "
+            "hydra.sweeper.study_name=<another name>."
+        ) from None
+    handle.truncate(0)
+    handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+    handle.flush()
+    return handle
 
 
 def distribution(override: Override) -> Any:
@@ -181,8 +212,6 @@ class Search:
 
     def run(self, arguments: list[str]) -> None:
         optuna = import_optuna()
-        from optuna.trial import TrialState
-
         if not self.metric:
             raise ConfigError("hydra/sweeper=optuna needs optimized_metric=<a metric the run logs>, e.g. val/acc.")
         if self.direction not in ("minimize", "maximize"):
@@ -193,6 +222,12 @@ class Search:
                 "nothing to search: give hydra.sweeper.params (see configs/hparams_search/) or a sweep on the "
                 "command line, e.g. model.optimizer.lr='tag(log, interval(1e-4, 1e-1))'."
             )
+        with search_lock(Path(str(self.config.hydra.sweep.dir))):
+            self._search(optuna, space, fixed)
+
+    def _search(self, optuna: Any, space: dict[str, Any], fixed: list[str]) -> None:
+        from optuna.trial import TrialState
+
         study = optuna.create_study(
             study_name=self.study_name, storage=open_storage(self.storage), direction=self.direction,
             load_if_exists=True,
@@ -227,8 +262,10 @@ class Search:
 
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             trial = open_trial(self.storage, self.study_name, frozen.number, pruner=None)
+            if trial is None:  # it ended meanwhile
+                continue
             trial.set_user_attr("interrupted", True)
-            study.tell(trial, state=TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             study.enqueue_trial(frozen.params)
             log.info(f"Trial {frozen.number} was interrupted: marked failed, its parameters are tried again")
 
@@ -244,22 +281,28 @@ class Search:
         else:  # not consecutive: one launch each, so that job numbers stay trial numbers
             returns = [r for number, o in zip(numbers, overrides, strict=True) for r in self._returns([o], number)]
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        marks = {t.number: t.user_attrs for t in study.get_trials(deepcopy=False)}
+        now = {t.number: t for t in study.get_trials(deepcopy=False)}
         stop = None
         for trial, result in zip(trials, returns, strict=True):
-            if isinstance(result, Exception):
-                study.tell(trial, state=TrialState.FAIL)
+            # Ended by someone else meanwhile (by hand, or a second sweeper of this study from another sweep folder,
+            # which search_lock cannot see): left as it is (skip_if_finished: also if it ends before the tell).
+            if now[trial.number].state.is_finished():
+                state = now[trial.number].state.name.lower()
+                log.warning(f"Trial {trial.number} was already ended ({state}) by another process: left as it is")
+            elif isinstance(result, Exception):
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                 log.warning(f"Trial {trial.number} failed: {result}")
                 if getattr(result, "stop_search", False):
                     stop = f"trial {trial.number}: {result}"
-            elif "pruned" in marks[trial.number]:
-                study.tell(trial, state=TrialState.PRUNED)  # its value: the last one it reported
-                log.info(f"Trial {trial.number} pruned after validation {marks[trial.number]['pruned']['validation']}")
+            elif "pruned" in now[trial.number].user_attrs:
+                study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)  # its value: the last it reported
+                pruned = now[trial.number].user_attrs["pruned"]
+                log.info(f"Trial {trial.number} pruned after validation {pruned['validation']}")
             elif self.metric not in result:
-                study.tell(trial, state=TrialState.FAIL)
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                 stop = f"optimized_metric={self.metric} is not among the run's metrics: {sorted(result)}."
             else:
-                frozen = study.tell(trial, float(result[self.metric]))  # a NaN fails the trial
+                frozen = study.tell(trial, float(result[self.metric]), skip_if_finished=True)  # a NaN fails it
                 log.info(f"Trial {trial.number} {frozen.state.name.lower()}: {self.metric}={result[self.metric]:.6g}")
         if stop is not None:
             raise ConfigError(stop)

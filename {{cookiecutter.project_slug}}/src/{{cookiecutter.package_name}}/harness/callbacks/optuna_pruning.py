@@ -6,7 +6,9 @@ object. Here rank zero opens its trial from the study's storage (the job's numbe
 harness/search.py), reports the metric and asks the study's pruner; the decision is broadcast, so every rank
 stops after the same validation (a rank stopping alone would leave the others waiting in a collective). The run
 then ends as any run does, checkpoints, summary.json (`trial`: number, pruned) and test included, and the
-sweeper, finding the `pruned` mark on the trial, tells the study it was pruned.
+sweeper, finding the `pruned` mark on the trial, tells the study it was pruned. The count of validations is
+in the checkpoint: a trial resumed from one (a requeued SLURM job) reports on from there, not from 0 again
+(Optuna would ignore those steps as already reported, and number the later ones wrongly).
 """
 
 import json
@@ -34,8 +36,16 @@ class OptunaPruning(Callback):
         self._validations = 0  # the step of each report: trials with other batch sizes compare after as many
         self.pruned = False
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._validations, self.pruned = 0, False  # before a checkpoint's state is loaded (load_state_dict)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"validations": self._validations}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._validations = state_dict["validations"]
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._validations, self.pruned = 0, False
         if trainer.is_global_zero:
             self._trial = search.open_trial(self.storage, self.study_name, self.trial_number, self.pruner)
             if self._trial is None:
@@ -65,8 +75,8 @@ class OptunaPruning(Callback):
             if not self._trial.should_prune():
                 return False
             self._trial.set_user_attr("pruned", {"validation": step, "epoch": trainer.current_epoch, "value": value})
-        except UpdateFinishedTrialError:  # the sweeper ended this trial (an interrupted search, started again)
-            log.warning(f"Trial {self.trial_number} was ended by its sweeper: stopping")
+        except UpdateFinishedTrialError:  # an interrupted search started again ended it, or someone did by hand
+            log.warning(f"Trial {self.trial_number} was ended by another process: stopping")
             return True
         log.info(
             f"Trial {self.trial_number} pruned at validation {step} (epoch {trainer.current_epoch}): "
