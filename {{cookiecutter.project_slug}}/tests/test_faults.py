@@ -108,7 +108,7 @@ BAD_INPUT = [
     (["model.optimizer._target_=torch.optim.Adamw"], "cannot be built: Error locating target 'torch.optim.Adamw'"),
     (["trainer.num_nodes=0"], "trainer.num_nodes=0 must be 1 or more"),
     (["ckpt_path=missing.ckpt"], "ckpt_path=missing.ckpt does not exist"),
-    ([corrupt_checkpoint], "is not a readable checkpoint"),
+    ([corrupt_checkpoint], "cannot be read safely: it is truncated or not a checkpoint"),
     (["trainer=dp"], "no CUDA GPU is visible"),
     (["trainer=gpu"], "no CUDA GPU is visible"),
     (["trainer=dp", "trainer.sync_batchnorm=true"], "trainer.sync_batchnorm=true cannot work under trainer=dp"),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed.checkpoint as dcp
 from test_gpt import SMALL
 from test_resume import MID_EPOCH, assert_resumes_bit_identical, kill_during_next_save, start
 
@@ -57,7 +58,8 @@ def test_tensor_parallel_gpt_killed_mid_epoch_resumes_to_the_same_metrics(run, t
     # (1e-7 measured), which AdamW grows to ~2e-3 in the attention's key bias alone (its gradient is 0 in theory,
     # so its updates are normalized noise). Not bit-identical: FSDP2 above is.
     two_epochs = [*SMALL, "trainer.max_epochs=2"]  # 116 steps an epoch with one data-parallel group
-    sharded = [*two_epochs, *TENSOR_PARALLEL, *MID_EPOCH]
+    # with dropout: each tensor-parallel group draws one mask, the same again after the resume
+    sharded = [*two_epochs, *TENSOR_PARALLEL, *MID_EPOCH, "model.net.dropout=0.1"]
     assert_resumes_bit_identical(run, tmp_path, *sharded, kill_at=100, weights_within=1e-2)
 
 
@@ -97,7 +99,7 @@ def test_kill_during_a_sharded_save_keeps_the_last_good_folder(run) -> None:
 def test_resume_finds_folders_and_one_a_killed_save_moved_aside(tmp_path: Path) -> None:
     checkpoints = tmp_path / "checkpoints"
     for name, step in (("epoch_001.ckpt", 100), (".last.ckpt.old", 300), (".last.ckpt.partial", 400)):
-        (checkpoints / name).mkdir(parents=True)
+        dcp.save({"weights": torch.zeros(2)}, checkpoint_id=checkpoints / name)  # a sharded checkpoint of one rank
         torch.save({"global_step": step}, checkpoints / name / "meta.pt")
     # Killed between moving the previous last.ckpt aside and moving the new one in: the previous one is the
     # newest whole checkpoint; a partial one is never resumed from, however far it got.
