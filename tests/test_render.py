@@ -1,5 +1,6 @@
 """Every answer renders a clean project: no template syntax left, lint-clean, nothing unasked for."""
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,23 @@ def test_cluster_answers_load_as_typed(tmp_path: Path, time: str, minutes: int) 
     sbatch = (project / "slurm" / "single_node.sbatch").read_text().splitlines()
     for line in ["--partition=on", "--account=0123", "--mem=64G", f"--time={time}"]:
         assert f"#SBATCH {line}" in sbatch
+
+
+def test_generated_tests_run_only_the_loggers_the_render_installs(tmp_path: Path) -> None:
+    """pip install -e ".[dev]" installs the answered logger alone: a generated test that runs another one skips
+    without its package (conftest's needs()) or hides it on purpose, so the project's pytest is green anyway."""
+    import tomllib
+
+    project = render(tmp_path, logger="csv")
+    dependencies = " ".join(tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert "tensorboard" not in dependencies and "wandb" not in dependencies
+    for path in (project / "tests").glob("test_*.py"):
+        text = path.read_text()
+        for test in [node for node in ast.walk(ast.parse(text)) if isinstance(node, ast.FunctionDef)]:
+            body = ast.get_source_segment(text, test)
+            for logger in ("tensorboard", "wandb"):
+                if f"logger={logger}" in body:
+                    assert f'needs("{logger}' in body or f"sys.modules['{logger}']" in body, f"{path.name}::{test.name}"
 
 
 def test_names_derive_from_the_project_name(tmp_path: Path) -> None:

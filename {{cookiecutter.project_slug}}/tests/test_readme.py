@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 import torch
-from conftest import PROJECT
+from conftest import PROJECT, needs
 from omegaconf import OmegaConf
 from test_hparams_search import prunes_and_reports_the_best
 
@@ -155,7 +155,7 @@ def starts_from_a_checkpoint(run, command: str) -> None:
 
 
 def logs_to_wandb_offline(run, command: str) -> None:
-    pytest.importorskip("wandb", reason="wandb is an optional extra of this project")
+    needs("wandb")
     env = {"WANDB_API_KEY": "", "WANDB_MODE": "", "HOME": str(run.root)}
     result = run("train.py", *arguments(command), *QUICK[:3], env=env)
     (folder,) = run.folders()
