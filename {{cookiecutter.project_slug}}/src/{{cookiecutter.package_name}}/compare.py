@@ -124,7 +124,7 @@ def plot(runs: list[dict[str, Any]], metric: str, path: Path) -> Path | None:
                 axis.plot(steps, values, label=run["summary"].get("name") or run["folder"].name)
         axis.set(title=name, xlabel="step")
     # The first panel with curves: a run shorter than trainer.log_every_n_steps has no train/loss.
-    next(axis for axis in axes[0] if axis.lines).legend(fontsize="small")
+    next((axis for axis in axes[0] if axis.lines), axes[0][0]).legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
