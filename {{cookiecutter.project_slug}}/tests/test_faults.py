@@ -108,6 +108,7 @@ BAD_INPUT = [
     (["model.optimizer._target_=torch.optim.Adamw"], "cannot be built: Error locating target 'torch.optim.Adamw'"),
     (["trainer.num_nodes=0"], "trainer.num_nodes=0 must be 1 or more"),
     (["ckpt_path=missing.ckpt"], "ckpt_path=missing.ckpt does not exist"),
+    (["data.path=in.txt", "experiment=gpt"], "does not exist: give the file's place, e.g. data.path=/data/in.txt"),
     ([corrupt_checkpoint], "is not a readable checkpoint"),
     (["trainer=dp"], "no CUDA GPU is visible"),
     (["trainer=gpu"], "no CUDA GPU is visible"),
