@@ -46,7 +46,8 @@ def test_default_run_prints_the_bar_and_the_results_only(run) -> None:
     assert f"Output folder: {folder}" in output
     assert re.search(r"Trainable params: \d", output)  # the model summary
     # The config tree, its lines whole in a pipe: a class path is not cut at 80 columns.
-    assert "- _target_: {{cookiecutter.package_name}}.harness.strategies.atomic_checkpoint_io.AtomicCheckpointIO\n" in output
+    package = console.__name__.split(".")[0]
+    assert f"- _target_: {package}.harness.strategies.atomic_checkpoint_io.AtomicCheckpointIO\n" in output
     assert re.search(r"^Epoch 0/0 .* 4/4 ", output, re.MULTILINE)  # the progress bar, its last state
     assert re.search(r"train/samples_per_sec: \d+\.\d{3}", output)  # a metric of the bar, its name whole
     assert re.search(r"│\s+test/acc\s+│\s+0\.\d+\s+│", output)  # the test metrics table
