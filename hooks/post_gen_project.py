@@ -1,5 +1,6 @@
 """Remove what the answers did not ask for, then tell the user what to run next."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,11 +13,21 @@ if not GITHUB_ACTIONS:
 if LICENSE == "none":
     Path("LICENSE").unlink()
 
+
+def typed_path(project: Path) -> str:
+    """The project folder as the user would type it: relative to the folder they ran cookiecutter in (their
+    shell's PWD: this hook runs inside the project), absolute where the project is not below that folder."""
+    start = os.environ.get("PWD")
+    if start and os.path.isdir(start) and project.is_relative_to(Path(start).resolve()):
+        return str(project.relative_to(Path(start).resolve()))
+    return str(project)
+
+
 print(
     f"""
 Your project is ready in {Path.cwd()}. Next:
 
-    cd {Path.cwd().name}
+    cd {typed_path(Path.cwd())}
     pip install -e ".[dev]"
     python train.py
 """

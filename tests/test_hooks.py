@@ -42,7 +42,8 @@ def run_cookiecutter(tmp_path: Path, *args: str, cwd: Path | None = None) -> sub
     """The cookiecutter command, with its replay folder (where it saves the answers) under tmp_path."""
     config = tmp_path / "cookiecutterrc.yaml"
     config.write_text(f"replay_dir: {tmp_path / 'replay'}\n")
-    env = dict(os.environ, COOKIECUTTER_CONFIG=str(config))
+    # PWD as a shell sets it, in the folder the command is typed in
+    env = dict(os.environ, COOKIECUTTER_CONFIG=str(config), PWD=str(cwd or Path.cwd()))
     command = [sys.executable, "-m", "cookiecutter", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
 
@@ -118,3 +119,10 @@ def test_good_unusual_answers_pass(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cafe-uber-lab" / "src" / "torch_lab").is_dir()
+
+
+def test_next_steps_say_cd_to_the_project_from_where_cookiecutter_ran(tmp_path: Path) -> None:
+    result = run_cookiecutter(tmp_path, "--no-input", "-o", "out", str(TEMPLATE), cwd=tmp_path)
+    assert "\n    cd out/my-project\n" in result.stdout, result.stdout
+    elsewhere = run_cookiecutter(tmp_path, "--no-input", "-o", str(tmp_path / "b"), str(TEMPLATE), cwd=TEMPLATE)
+    assert f"\n    cd {(tmp_path / 'b' / 'my-project').resolve()}\n" in elsewhere.stdout, elsewhere.stdout

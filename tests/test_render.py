@@ -1,5 +1,6 @@
 """Every answer renders a clean project: no template syntax left, lint-clean, nothing unasked for."""
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,42 @@ def test_cluster_answers_load_as_typed(tmp_path: Path, time: str, minutes: int) 
     sbatch = (project / "slurm" / "single_node.sbatch").read_text().splitlines()
     for line in ["--partition=on", "--account=0123", "--mem=64G", f"--time={time}"]:
         assert f"#SBATCH {line}" in sbatch
+
+
+def test_a_cpu_only_cluster_is_told_in_processes_and_minutes(tmp_path: Path, default_project: Path) -> None:
+    project = render(tmp_path, slurm_gpus_per_node=0, slurm_time="90", slurm_partition="cpu-short,cpu_long")
+    configs = project / "src" / "my_project" / "configs"
+    scripts = [project / "slurm" / f"{name}.sbatch" for name in ("single_node", "multi_node")]
+    section = (project / "README.md").read_text().split("## On a SLURM cluster")[1].split("\n## ")[0]
+    launcher = (configs / "hydra" / "launcher" / "slurm.yaml").read_text()
+    for text in [section, launcher.replace("gpus_per_node: null", ""), *(s.read_text() for s in scripts)]:
+        assert "GPU" not in text.upper()
+    assert "partitions `cpu-short,cpu_long`" in section and "a time limit of 90 minutes" in section
+    assert "sbatch --nodes=2 --ntasks-per-node=2 slurm/multi_node.sbatch   # 2 processes per node" in section
+    for script in scripts:
+        text = script.read_text()
+        assert "# A time limit of 90 minutes" in text and "#SBATCH --partition=cpu-short,cpu_long" in text
+        assert subprocess.run(["bash", "-n", script]).returncode == 0
+    assert yaml.safe_load(launcher)["partition"] == "cpu-short,cpu_long"
+    assert yaml.safe_load((configs / "trainer" / "ddp_multinode.yaml").read_text())["accelerator"] == "cpu"
+    assert "4 GPUs per node, one process each" in (default_project / "README.md").read_text()  # the default answers
+
+
+def test_generated_tests_run_only_the_loggers_the_render_installs(tmp_path: Path) -> None:
+    """pip install -e ".[dev]" installs the answered logger alone: a generated test that runs another one skips
+    without its package (conftest's needs()) or hides it on purpose, so the project's pytest is green anyway."""
+    import tomllib
+
+    project = render(tmp_path, logger="csv")
+    dependencies = " ".join(tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert "tensorboard" not in dependencies and "wandb" not in dependencies
+    for path in (project / "tests").glob("test_*.py"):
+        text = path.read_text()
+        for test in [node for node in ast.walk(ast.parse(text)) if isinstance(node, ast.FunctionDef)]:
+            body = ast.get_source_segment(text, test)
+            for logger in ("tensorboard", "wandb"):
+                if f"logger={logger}" in body:
+                    assert f'needs("{logger}' in body or f"sys.modules['{logger}']" in body, f"{path.name}::{test.name}"
 
 
 def test_names_derive_from_the_project_name(tmp_path: Path) -> None:

@@ -6,7 +6,11 @@
 #
 # Arguments are Hydra overrides for train.py. All nodes must use the same RUN_NAME (the run folder,
 # logs/train/runs/<RUN_NAME>, on a shared file system); resuming with the same RUN_NAME continues it.
+{%- if cookiecutter.slurm_gpus_per_node|int > 0 %}
 # NPROC_PER_NODE defaults to the GPUs on this node (1 on a CPU-only node: add trainer.accelerator=cpu).
+{%- else %}
+# NPROC_PER_NODE defaults to the GPUs on this node: 1 on CPU nodes, where trainer=ddp_multinode runs on CPU.
+{%- endif %}
 # MAX_RESTARTS (default 0): when a process dies, torchrun restarts all of them this many times; they
 # resume from the run's newest checkpoint (ckpt_path=last), not from epoch 0.
 set -euo pipefail

@@ -21,6 +21,16 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 # Small, fast runs: a few batches are enough to check ranks, folders and summaries.
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
 
+# The project's own logger: the one `pip install -e ".[dev]"` installs (pyproject.toml); wandb logs offline.
+OWN_LOGGER = "logger={{ cookiecutter.logger }}"
+OFFLINE = {"WANDB_MODE": "offline"}
+
+
+def needs(module: str):
+    """Import a logger's module, or skip a test about that logger on a render that does not install it."""
+    package = module.split(".")[0]
+    return pytest.importorskip(module, reason=f'{package} is an optional extra: pip install -e ".[{package}]"')
+
 
 class Runs:
     """Runs the project's scripts with PROJECT_ROOT pointing at a temporary folder."""

@@ -1,11 +1,15 @@
 """Every run says what it was (name, overrides across resumes, config in every logger), and runs compare."""
 
 import csv
+import io
 import json
 import re
 
-import pytest
 import yaml
+from conftest import OFFLINE, OWN_LOGGER, needs
+from rich.console import Console
+
+from {{cookiecutter.package_name}} import compare
 
 SMALL = ["trainer=cpu", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "trainer.log_every_n_steps=2"]
 
@@ -32,7 +36,8 @@ def test_a_sweep_ends_with_its_table_and_names_the_best_job(run) -> None:
 
 
 def test_compare_reads_runs_of_any_logger_and_sorts_by_a_metric(run) -> None:
-    run("train.py", *SMALL, "logger=tensorboard", "trainer.max_epochs=1", "model.optimizer.lr=0.03", "test=false")
+    lr = "model.optimizer.lr=0.0312345678"  # as a search would choose it: the table shows 4 digits
+    run("train.py", *SMALL, OWN_LOGGER, "trainer.max_epochs=1", lr, "test=false", env=OFFLINE)
     run("train.py", *SMALL, "logger=csv", "trainer.max_epochs=1", "model.optimizer.lr=0.0001", "test=false")
     folders = run.folders()
     result = run("compare.py", *map(str, folders), "--sort", "val/loss", "--plot", str(run.root / "c.png"))
@@ -41,7 +46,12 @@ def test_compare_reads_runs_of_any_logger_and_sorts_by_a_metric(run) -> None:
     column = next(line for line in lines if "(best)" in line).split("┃").index(" val/loss (best) ")
     rows = [line.split("│") for line in lines if line.startswith("│ 20")]  # run folders: dates
     assert [float(row[column]) for row in rows] == sorted(round(loss, 4) for loss in losses)
-    assert (run.root / "c.png").stat().st_size > 10_000  # curves of both: tensorboard runs write metrics.csv too
+    assert "│ 0.03123 " in result.stdout and "0.0312345678" not in result.stdout.split("Best")[0]
+    assert all(re.search(r"│ \d+(\.\d)? s ", line) for line in lines if line.startswith("│ 20"))  # `0.8 s`, not `0 s`
+    narrow = Console(width=60, file=io.StringIO())  # a narrow terminal: the run's folder name stays whole
+    narrow.print(compare.table([compare.read_run(folder) for folder in folders], "val/loss"))
+    assert all(folder.name in narrow.file.getvalue() for folder in folders)
+    assert (run.root / "c.png").stat().st_size > 10_000  # curves of both: every logger writes metrics.csv too
     mistake = run("compare.py", str(run.root / "nowhere"), check=False)
     assert mistake.returncode == 2 and mistake.stderr.startswith("ERROR: no such folder:")
 
@@ -65,9 +75,9 @@ def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
     assert hparams["trainer"]["max_epochs"] == 2 and hparams["run_name"] == summary["name"]
 
 
-def test_tensorboard_and_wandb_hold_the_config(run) -> None:
-    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-    plugin_data = pytest.importorskip("tensorboard.plugins.hparams.plugin_data_pb2")
+def test_tensorboard_holds_the_config(run) -> None:
+    event_accumulator = needs("tensorboard.backend.event_processing.event_accumulator")
+    plugin_data = needs("tensorboard.plugins.hparams.plugin_data_pb2")
     run("train.py", *SMALL, "logger=tensorboard", "trainer.max_epochs=1", "model.optimizer.lr=0.02")
     (folder,) = run.folders()
     events = event_accumulator.EventAccumulator(str(folder / "tensorboard")).Reload()
@@ -78,7 +88,9 @@ def test_tensorboard_and_wandb_hold_the_config(run) -> None:
     metrics = {m.name.tag for m in content["_hparams_/experiment"].experiment.metric_infos}
     assert {"val/acc", "test/acc", "val/loss"} <= metrics  # the HPARAMS tab shows their last values
 
-    pytest.importorskip("wandb")
+
+def test_wandb_holds_the_config(run) -> None:
+    needs("wandb")
     env = {"WANDB_MODE": "offline", "WANDB_API_KEY": "", "HOME": str(run.root)}
     run("train.py", *SMALL, "logger=wandb", "trainer.max_epochs=1", "data.batch_size=32", "test=false", env=env)
     folder = next(f for f in run.folders() if (f / "wandb").is_dir())

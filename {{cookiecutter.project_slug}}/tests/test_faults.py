@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST
+from conftest import FAST, OFFLINE, OWN_LOGGER, needs
 from test_resume import start
 
 from {{cookiecutter.package_name}}.harness.callbacks import stop_on_nonfinite_loss
@@ -108,6 +108,7 @@ BAD_INPUT = [
     (["model.optimizer._target_=torch.optim.Adamw"], "cannot be built: Error locating target 'torch.optim.Adamw'"),
     (["trainer.num_nodes=0"], "trainer.num_nodes=0 must be 1 or more"),
     (["ckpt_path=missing.ckpt"], "ckpt_path=missing.ckpt does not exist"),
+    (["data.path=in.txt", "experiment=gpt"], "does not exist: give the file's place, e.g. data.path=/data/in.txt"),
     ([corrupt_checkpoint], "cannot be read safely: it is truncated or not a checkpoint"),
     (["trainer=dp"], "no CUDA GPU is visible"),
     (["trainer=gpu"], "no CUDA GPU is visible"),
@@ -152,6 +153,7 @@ def test_resume_with_nothing_to_resume_starts_fresh_and_says_so(run) -> None:
 
 
 def test_secrets_from_the_environment_stay_out_of_every_file(run) -> None:
+    needs("wandb")  # the secret is wandb's API key, and wandb the library that writes the environment down
     secret = "wandb-key-0123456789abcdef0123456789abcdef"
     env = {"WANDB_API_KEY": secret, "WANDB_MODE": "offline", "HOME": str(run.root)}
     run("train.py", "trainer=cpu", "logger=wandb", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", env=env)
@@ -178,8 +180,8 @@ def test_only_rank_zero_writes_run_files_under_ddp(run, tmp_path) -> None:
     hook.mkdir()
     writes.mkdir()
     (hook / "sitecustomize.py").write_text(AUDIT)
-    env = {"AUDIT_WRITES": str(writes), "PYTHONPATH": f"{hook}{os.pathsep}{run.project / 'src'}"}
-    run("train.py", *DDP, *FAST, "logger=tensorboard", env=env)
+    env = {"AUDIT_WRITES": str(writes), "PYTHONPATH": f"{hook}{os.pathsep}{run.project / 'src'}", **OFFLINE}
+    run("train.py", *DDP, *FAST, OWN_LOGGER, env=env)
     (folder,) = run.folders()
     records = [line.split("\t") for p in writes.iterdir() for line in p.read_text().splitlines()]
     in_run = {(rank, path) for rank, path in records if path.startswith(str(folder))}

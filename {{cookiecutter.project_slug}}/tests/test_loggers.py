@@ -3,7 +3,7 @@
 import csv
 from pathlib import Path
 
-import pytest
+from conftest import needs
 
 # 4 steps per epoch, each one logged
 SMALL = ["+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "trainer.log_every_n_steps=1"]
@@ -48,7 +48,7 @@ def test_csv_keeps_fit_and_test_of_ddp_spawn(run) -> None:
 
 
 def test_tensorboard_continues_the_same_run(run) -> None:
-    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    event_accumulator = needs("tensorboard.backend.event_processing.event_accumulator")
     run("train.py", "trainer=cpu", "logger=tensorboard", *SMALL, "trainer.max_epochs=1", "test=false")
     run("train.py", "trainer=cpu", "logger=tensorboard", *SMALL, "trainer.max_epochs=2", "ckpt_path=last")
     (folder,) = run.folders()
@@ -60,7 +60,7 @@ def test_tensorboard_continues_the_same_run(run) -> None:
 
 
 def test_wandb_offline_resumes_the_same_run(run) -> None:
-    pytest.importorskip("wandb")
+    needs("wandb")
     env = {"WANDB_MODE": "offline", "WANDB_API_KEY": "", "HOME": str(run.root)}
     run("train.py", "trainer=cpu", "logger=wandb", *SMALL, "trainer.max_epochs=1", "test=false", env=env)
     run("train.py", "trainer=cpu", "logger=wandb", *SMALL, "trainer.max_epochs=2", "ckpt_path=last", env=env)

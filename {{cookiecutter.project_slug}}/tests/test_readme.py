@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 import torch
-from conftest import PROJECT
+from conftest import PROJECT, needs
 from omegaconf import OmegaConf
 from test_hparams_search import prunes_and_reports_the_best
 
@@ -155,7 +155,7 @@ def starts_from_a_checkpoint(run, command: str) -> None:
 
 
 def logs_to_wandb_offline(run, command: str) -> None:
-    pytest.importorskip("wandb", reason="wandb is an optional extra of this project")
+    needs("wandb")
     env = {"WANDB_API_KEY": "", "WANDB_MODE": "", "HOME": str(run.root)}
     result = run("train.py", *arguments(command), *QUICK[:3], env=env)
     (folder,) = run.folders()
@@ -251,6 +251,7 @@ def adds_a_config_folder(run, command: str) -> None:
 SLUG = "{{ cookiecutter.project_slug }}"
 GPUS = {{ cookiecutter.slurm_gpus_per_node | int }}  # per node, in the salloc line
 ALLOCATION = f"--gpus-per-node={GPUS} --ntasks-per-node={GPUS}" if GPUS else "--ntasks-per-node=1"
+TWO_PER_NODE = "--gpus-per-node=2 --ntasks-per-node=2" if GPUS else "--ntasks-per-node=2"  # CPU nodes: processes
 ON_A_CLUSTER = "needs SLURM: the template's tests/test_slurm.py runs it on a two-node test cluster"
 BY_THE_TEMPLATE = "installs or runs this project as a whole: the template's tests do (test_readme.py)"
 BY_THE_RECIPES = "a recipe's command: tests/test_recipes.py follows the recipe on a copy of the project"
@@ -392,7 +393,7 @@ COMMANDS = {
     "sbatch slurm/single_node.sbatch": ON_A_CLUSTER,
     "sbatch slurm/multi_node.sbatch": ON_A_CLUSTER,
     "sbatch --nodes=4 slurm/multi_node.sbatch trainer.max_epochs=50 model.optimizer.lr=1e-4": ON_A_CLUSTER,
-    "sbatch --nodes=2 --gpus-per-node=2 --ntasks-per-node=2 slurm/multi_node.sbatch": ON_A_CLUSTER,
+    f"sbatch --nodes=2 {TWO_PER_NODE} slurm/multi_node.sbatch": ON_A_CLUSTER,
     "sbatch --nodes=2 slurm/multi_node.sbatch experiment=gpt trainer=model_parallel": ON_A_CLUSTER,
     f"salloc --nodes=1 {ALLOCATION} --time=1:00:00": ON_A_CLUSTER,
     "srun --job-name=train python train.py trainer=ddp_multinode": ON_A_CLUSTER,

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, Runs
+from conftest import FAST, PROJECT, Runs
 from test_resume import DDP, EXACT, MID_EPOCH, assert_resumes_bit_identical
 
 LEAVE_OUT = shutil.ignore_patterns("logs", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.npz")
@@ -29,16 +29,19 @@ def recipe(title: str) -> tuple[dict[str, str], list[str]]:
     return files, [re.split(r"\s+#", line)[0].strip() for line in commands if line.strip()]
 
 
-def follow(title: str, tmp_path: Path) -> tuple[Runs, list[str]]:
-    """A copy of the project with the recipe's files written; runs go into its own logs/."""
+def follow(tmp_path: Path, *titles: str) -> tuple[Runs, list[str]]:
+    """A copy of the project with the recipes' files written; runs go into its own logs/."""
     copy = tmp_path / "project"
     shutil.copytree(PROJECT, copy, ignore=LEAVE_OUT)
-    files, commands = recipe(title)
-    assert files and commands, f"the README has no recipe '{title}'"
-    for path, text in files.items():
-        assert not (copy / path).exists(), f"the recipe would overwrite {path}"
-        (copy / path).write_text(text)
-    return Runs(copy, project=copy), commands
+    typed = []
+    for title in titles:
+        files, commands = recipe(title)
+        assert files and commands, f"the README has no recipe '{title}'"
+        for path, text in files.items():
+            assert not (copy / path).exists(), f"the recipe would overwrite {path}"
+            (copy / path).write_text(text)
+        typed += commands
+    return Runs(copy, project=copy), typed
 
 
 def type_command(run: Runs, command: str) -> None:
@@ -53,7 +56,7 @@ def type_command(run: Runs, command: str) -> None:
 
 @pytest.mark.parametrize("title", ["Add a model", "Add a dataset"])
 def test_recipe_trains_with_ddp_and_resumes_exactly(title: str, tmp_path: Path) -> None:
-    run, commands = follow(title, tmp_path)
+    run, commands = follow(tmp_path, title)
     for command in commands:
         type_command(run, command)
     trained = run.folders()
@@ -77,3 +80,10 @@ def test_recipe_trains_with_ddp_and_resumes_exactly(title: str, tmp_path: Path) 
         exact.append(f"data.path={run.project / 'my_data.npz'}")
     # ~79 steps an epoch either way: killed in the second, after a checkpoint at step 100 or later
     assert_resumes_bit_identical(run, tmp_path, new, *DDP, *MID_EPOCH, *exact, kill_at=100)
+
+
+def test_the_two_recipes_train_together(tmp_path: Path) -> None:
+    run, commands = follow(tmp_path, "Add a model", "Add a dataset")
+    (make_arrays,) = [command for command in commands if command.startswith("python -c")]
+    type_command(run, make_arrays)
+    run("train.py", "model=cnn", "data=arrays", *FAST)  # 20 features, not the digits' 64

@@ -36,7 +36,19 @@ def find_runs(folders: list[Path]) -> list[Path]:
 def read_run(folder: Path) -> dict[str, Any]:
     summary = json.loads((folder / "summary.json").read_text())
     settings = dict(o.split("=", 1) for o in run_info.settings(summary.get("overrides", [])) if "=" in o)
-    return {"folder": folder, "summary": summary, "settings": settings}
+    return {"folder": folder, "summary": summary, "settings": {k: short(v) for k, v in settings.items()}}
+
+
+def short(setting: str) -> str:
+    """A decimal number, such as a search's `0.46861867874419877`, to 4 significant digits; anything else as typed."""
+    try:
+        return f"{float(setting):.4g}" if "." in setting else setting
+    except ValueError:  # `[32, 32]`, `ddp`
+        return setting
+
+
+def seconds(wall: float | None) -> str:
+    return "" if wall is None else f"{wall:.1f} s" if wall < 10 else f"{wall:.0f} s"  # a short run is not `0 s`
 
 
 def lower_is_better(metric: str, runs: list[dict[str, Any]]) -> bool:
@@ -67,13 +79,13 @@ def table(runs: list[dict[str, Any]], metric: str) -> Any:
     differ = [k for k in keys if len({run["settings"].get(k) for run in runs}) > 1] if len(runs) > 1 else keys
     metrics = sorted({m for run in runs for m in run["summary"].get("metrics", {}) if m.startswith(("val/", "test/"))})
     grid = Table(title=f"{len(runs)} runs, best {metric} first", title_justify="left")
-    for column in ["run", *differ, "status", "steps", "wall", f"{metric} (best)", *metrics]:
+    grid.add_column("run", no_wrap=True)  # a folder name, whole: the other columns fold first
+    for column in [*differ, "status", "steps", "wall", f"{metric} (best)", *metrics]:
         grid.add_column(column, overflow="fold")
     for run in runs:
         summary = run["summary"]
-        wall = summary.get("wall_time_s")
         cells = [run["folder"].name, *(run["settings"].get(k, "·") for k in differ)]
-        cells += [summary.get("status", "?"), str(summary.get("global_step", "")), f"{wall:.0f} s" if wall else ""]
+        cells += [summary.get("status", "?"), str(summary.get("global_step", "")), seconds(summary.get("wall_time_s"))]
         cells += [f"{value(run, m):.4f}" for m in [metric, *metrics]]
         grid.add_row(*cells)
     return grid
@@ -111,7 +123,8 @@ def plot(runs: list[dict[str, Any]], metric: str, path: Path) -> Path | None:
                 steps, values = zip(*series[name], strict=True)
                 axis.plot(steps, values, label=run["summary"].get("name") or run["folder"].name)
         axis.set(title=name, xlabel="step")
-    axes[0][0].legend(fontsize="small")
+    # The first panel with curves: a run shorter than trainer.log_every_n_steps has no train/loss.
+    next((axis for axis in axes[0] if axis.lines), axes[0][0]).legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -228,7 +228,8 @@ def check_data(cfg: DictConfig) -> None:
         )
     path = cfg.data.get("path")  # a data config of your own that reads a file (README: "Add a dataset")
     if isinstance(path, str) and not Path(path).exists():
-        raise ConfigError(f"data.path={path} does not exist: give the data's place, e.g. data.path=/data/x.npz.")
+        example = f"/data/{Path(path).name}"  # the same kind of file: my.npz, input.txt
+        raise ConfigError(f"data.path={path} does not exist: give the file's place, e.g. data.path={example}.")
 
 
 def _whole_number_at_least(value: object, minimum: int) -> bool:

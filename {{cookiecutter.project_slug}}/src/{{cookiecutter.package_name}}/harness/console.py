@@ -30,6 +30,9 @@ IGNORED_WARNINGS = (
     "Checkpoint directory",  # ... exists and is not empty
     # torchdata 0.11 on torch 2.13, for every StatefulDataLoader it builds: torchdata's own business.
     "'set_vital' is deprecated",
+    # Lightning, when an epoch has fewer batches than trainer.log_every_n_steps (a search's large batches):
+    # the steps count on across epochs, so the training curves are logged all the same.
+    "The number of training batches",  # ... is smaller than the logging interval
 )
 
 # Lightning's info lines (rank_zero_info) that say nothing about this run.

@@ -8,6 +8,7 @@ unless `run_name=...` sets one, is built from them: `trainer=ddp lr=0.001`.
 
 import json
 import re
+import sys
 from pathlib import Path
 
 # Overrides that say where or how a run is kept, not what it trains: left out of its name and of compare.py's table.
@@ -79,7 +80,8 @@ def _without_interpolations(text: str) -> str:
 def print_config(cfg: object) -> None:
     """The composed config as a tree, one branch per top-level key, printed once at the start of a run."""
     from omegaconf import OmegaConf
-    from rich import print as rich_print
+    from rich import get_console
+    from rich.console import Console
     from rich.syntax import Syntax
     from rich.tree import Tree
 
@@ -88,4 +90,6 @@ def print_config(cfg: object) -> None:
         value = cfg._get_node(name)  # type: ignore[attr-defined]  # as written: `${oc.env:...}` not read
         text = OmegaConf.to_yaml(value) if OmegaConf.is_config(value) else f"{value._value()}\n"
         tree.add(name).add(Syntax(text.rstrip(), "yaml", theme="ansi_dark", background_color="default", word_wrap=True))
-    rich_print(tree)
+    # A file or a pipe (a SLURM log, `| tee`) is not 80 columns wide: each line whole, class paths not cut in two.
+    console = get_console() if sys.stdout.isatty() else Console(width=100_000)
+    console.print(tree)
