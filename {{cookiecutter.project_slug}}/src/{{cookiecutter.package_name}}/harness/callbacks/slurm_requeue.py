@@ -6,13 +6,14 @@ another rank's gradient all-reduce, and the job hangs until its time limit (seen
 Here the handler only notes the signal (harness/cluster.py installs it when the process starts, which also
 keeps Lightning from installing its own, in every stage). The ranks agree on it (one tiny all-reduce)
 every `check_every_n_batches` batches of training, validation and test, at each training epoch's end
-and at the end of training. In `fit` they then save hpc_ckpt_<n>.ckpt in the run folder together; in
-any stage rank zero requeues the job. The requeued job comes back to the same folder and resumes from
+and at the end of training. In `fit` they then save hpc_ckpt_<n>.ckpt in the run folder together, and rank zero
+removes the earlier ones; in any stage rank zero requeues the job. The requeued job comes back to the same folder and resumes from
 its newest checkpoint (ckpt_path=last, harness/resume.py); a run whose training had finished resumes at
 its end and tests again.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -64,6 +65,10 @@ class SlurmRequeue(Callback):
             path = trainer.strategy.broadcast(run_dir / f"hpc_ckpt_{number}.ckpt")  # rank zero's view of the folder
             rank_zero_info(f"{self.signum.name} from SLURM: saving {path} and requeueing the job.")
             trainer.save_checkpoint(path)
+            if trainer.is_global_zero:  # saved whole (saves are atomic): the earlier ones only take space
+                for earlier in run_dir.glob("hpc_ckpt_*.ckpt"):
+                    if earlier != path:
+                        shutil.rmtree(earlier) if earlier.is_dir() else earlier.unlink()
             resume_from = str(path)
         if trainer.is_global_zero:
             job = os.environ["SLURM_JOB_ID"]
