@@ -132,12 +132,9 @@ def main(
         if prepare is not None:
             cfg = prepare(cfg, overrides)
         earlier = run_info.earlier_overrides(Path(cfg.paths.output_dir) / "summary.json")  # a continued run's
-        missing = run_info.left_out(earlier, overrides)
-        if missing and cluster.global_rank() == 0:
-            log.warning(
-                f"This continues a run started with {' '.join(earlier)}; this command leaves out "
-                f"{' '.join(missing)}, so the run goes on without them. To continue it as it was set up, add them."
-            )
+        difference = run_info.continued_differently(earlier, overrides)
+        if difference and cluster.global_rank() == 0:
+            log.warning(difference)
         if "run_name" in cfg and cfg.run_name is None:  # e.g. "trainer=ddp lr=1e-3", across resumes too
             cfg.run_name = run_info.readable_name(run_info.merge(earlier, overrides))
         resolve_except_env(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start

@@ -9,6 +9,7 @@ ourselves and passing it to `trainer.fit` explicitly makes a requeued job and a 
 the same way (Lightning's own `ckpt_path="last"` ignores the hpc checkpoints).
 """
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,7 +78,7 @@ def latest_run(runs_dir: Path, among: list[Path] | None = None) -> Path | None:
 def resolve(ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer") -> str | None:
     """What to pass to `trainer.fit(ckpt_path=...)`: `last` found, and the checkpoint refused in one sentence if
     `trainer` splits the data over another number of ranks than the run it continues."""
-    from lightning.pytorch.utilities import rank_zero_info  # here: Hydra's resolvers import this module
+    from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn  # here: Hydra's resolvers import this
 
     from {{cookiecutter.package_name}}.harness.callbacks.step_seeding import data_parallel_size
 
@@ -100,5 +101,13 @@ def resolve(ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer") -> str |
             "out ckpt_path to start a new run."
         )
     if newest is not None:
-        rank_zero_info(f"ckpt_path=last: resuming from {newest}")
+        step = saved_step(newest)
+        rank_zero_info(f"ckpt_path=last: resuming from {newest} (step {step})")
+        summary = run_dir / "summary.json"
+        if summary.is_file() and json.loads(summary.read_text()).get("status") == "finished":
+            rank_zero_warn(
+                f"ckpt_path=last continues {run_dir}, whose training had finished (step {step}): it trains on only "
+                "if this command asks for more (trainer.max_epochs), else it tests again; for a new run leave out "
+                "ckpt_path, to continue another: hydra.run.dir=<its folder> ckpt_path=last."
+            )
     return ckpt_path

@@ -55,6 +55,26 @@ def left_out(earlier: list[str], overrides: list[str]) -> list[str]:
     return [o for o in earlier if key(o) not in given and not key(o).startswith(NOT_SETTINGS)]  # as typed: `+` kept
 
 
+def changed(earlier: list[str], overrides: list[str]) -> list[str]:
+    """The settings this command gives another value than the run it continues was started with: `old -> new`."""
+    before = {key(o): o.lstrip("+") for o in earlier if not key(o).startswith(NOT_SETTINGS)}
+    now = {key(o): o.lstrip("+") for o in overrides}
+    return [f"{before[k]} -> {now[k]}" for k in before if k in now and now[k] != before[k]]
+
+
+def continued_differently(earlier: list[str], overrides: list[str]) -> str | None:
+    """The sentence that says how this command sets up the run it continues otherwise than it was started."""
+    missing, other = left_out(earlier, overrides), changed(earlier, overrides)
+    differences = [f"leaves out {' '.join(missing)}"] if missing else []
+    differences += [f"changes {', '.join(other)}"] if other else []
+    if not differences:
+        return None
+    return (
+        f"This continues a run started with {' '.join(earlier)}; this command {' and '.join(differences)}, so the run "
+        "goes on that way. To continue it as it was set up, type its overrides again."
+    )
+
+
 def readable_name(overrides: list[str]) -> str:
     """`trainer=ddp model.optimizer.lr=1e-3` -> "trainer=ddp lr=0.001"-like: each setting by the last part of
     its key (the whole key where two would share one); "defaults" for a run with none."""
