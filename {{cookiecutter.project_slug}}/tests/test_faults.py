@@ -58,8 +58,9 @@ def test_non_finite_loss_on_one_rank_stops_every_rank(run, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("ranks", [["trainer=cpu"], DDP], ids=["1", "ddp2"])
-def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoint(run, ranks: list[str]) -> None:
-    process = start(run, *ranks, "data.batch_size=8", "trainer.max_epochs=20", "logger=csv")
+def test_ctrl_c_stops_cleanly_keeps_the_checkpoint_and_says_how_to_continue(run, ranks: list[str], tmp_path) -> None:
+    overrides = [*ranks, "data.batch_size=8", "trainer.max_epochs=20", "logger=csv"]
+    process = start(run, *overrides, console=tmp_path / "console.txt")
     deadline = time.monotonic() + 300
     while not list(run.root.glob("logs/train/runs/*/checkpoints/last.ckpt")):
         assert process.poll() is None and time.monotonic() < deadline
@@ -67,8 +68,14 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoint(run, ranks: list[str]) ->
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
     assert process.wait(timeout=120) != 0  # Lightning shuts down cleanly, then exits with 1
     (folder,) = run.folders()
-    assert run.summary(folder)["status"] == "interrupted"
-    assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] > 0
+    summary, last = run.summary(folder), folder / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)["global_step"]
+    assert summary["status"] == "interrupted" and summary["global_step"] >= saved > 0
+    # the last lines, printed after the progress bar: what was kept, and the command that continues this run
+    *_, said, command = (tmp_path / "console.txt").read_text().strip().splitlines()
+    assert said == f"INTERRUPTED at step {summary['global_step']}; saved: step {saved} in {last}."
+    continues = " ".join(["python train.py", *overrides, f"ckpt_path=last hydra.run.dir={folder}"])
+    assert command == f"To continue from there: {continues}"
     deadline = time.monotonic() + 30
     while live_processes_in_group(process.pid):  # no rank left behind
         assert time.monotonic() < deadline, live_processes_in_group(process.pid)
