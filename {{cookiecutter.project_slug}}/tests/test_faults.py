@@ -120,6 +120,7 @@ BAD_INPUT = [
     (["trainer=gpu"], "no CUDA GPU is visible"),
     (["trainer=dp", "trainer.sync_batchnorm=true"], "trainer.sync_batchnorm=true cannot work under trainer=dp"),
     (["model.optimizer.lr=abc"], "model.optimizer.lr=abc must be a number: e.g. model.optimizer.lr=0.001."),
+    (["trainer.max_epochs=three"], "trainer.max_epochs=three must be a number (model.scheduler.T_max takes its value)"),
     (["trainer=fsdp"], "trainer=fsdp runs on CUDA GPUs only"),
     (
         [*SHARDED, "trainer.strategy.data_parallel_size=2", "trainer.strategy.tensor_parallel_size=2"],
@@ -144,7 +145,7 @@ BAD_INPUT = [
 @pytest.mark.parametrize(("overrides", "message"), BAD_INPUT, ids=[str(o[0]) for o, _ in BAD_INPUT])
 def test_bad_input_gets_one_sentence_and_leaves_no_run_folder(run, overrides: list, message: str) -> None:
     overrides = [f"ckpt_path={o(run)}" if callable(o) else o for o in overrides]
-    result = run("train.py", *overrides, *FAST, check=False)
+    result = run("train.py", *FAST, *overrides, check=False)  # the row's overrides last: they win
     assert result.returncode != 0
     assert message in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr

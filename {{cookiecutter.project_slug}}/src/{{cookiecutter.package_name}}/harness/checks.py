@@ -5,13 +5,15 @@ or the processes are started) and in a traceback; these messages say what to typ
 """
 
 import collections
+import copy
 import importlib.util
 import inspect
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from {{cookiecutter.package_name}}.harness import cluster
 
@@ -286,7 +288,7 @@ def _check_node(node: Any, path: str) -> None:
         if isinstance(value, DictConfig | ListConfig):
             _check_node(value, f"{path}.{key}")
         elif isinstance(value, str) and key in parameters and _wants_number(parameters[key]):
-            raise ConfigError(f"{path}.{key}={value} must be a number: e.g. {path}.{key}={_example(parameters[key])}.")
+            raise ConfigError(_not_a_number(f"{path}.{key}", value, parameters[key]))
 
 
 def _parameters(target: Any) -> dict[str, inspect.Parameter]:
@@ -306,6 +308,36 @@ def _wants_number(parameter: inspect.Parameter) -> bool:
     return isinstance(default, int | float) or parameter.annotation in numbers
 
 
-def _example(parameter: inspect.Parameter) -> str:
+def _not_a_number(key: str, value: str, parameter: inspect.Parameter) -> str:
     default = parameter.default
-    return str(default) if isinstance(default, int | float) else "1"
+    example = str(default) if isinstance(default, int | float) else "1"
+    source = _interpolated_from(key, value)
+    if source != key:  # `T_max: ${trainer.max_epochs}`: name what the user typed, trainer.max_epochs=three
+        return f"{source}={value} must be a number ({key} takes its value): e.g. {source}={example}."
+    return f"{key}={value} must be a number: e.g. {key}={example}."
+
+
+# The config as composed, before its interpolations were resolved (harness/launch.py keeps it for this run).
+_composed: DictConfig | None = None
+
+
+def keep_composed(cfg: DictConfig) -> None:
+    """Called before the config is resolved, so that a bad value can be traced to the key it was typed for."""
+    global _composed
+    _composed = copy.deepcopy(cfg)
+
+
+def _interpolated_from(key: str, value: str) -> str:
+    """The key that `key` takes `value` from through interpolations (`${trainer.max_epochs}`), else `key`."""
+    source = key
+    for _ in range(10):  # a chain of references; a cycle would not have resolved
+        parent, _, name = source.rpartition(".")
+        node = OmegaConf.select(_composed, parent) if _composed is not None and parent else _composed
+        if not isinstance(node, DictConfig) or name not in node or not OmegaConf.is_interpolation(node, name):
+            break
+        reference = re.fullmatch(r"\$\{([\w.]+)\}", str(OmegaConf.to_container(node)[name]))  # as written
+        if reference is None:  # a resolver (`${oc.env:X}`) or text around it: `key` is as close as it gets
+            break
+        source = reference.group(1)
+    # Kept from an earlier run in this process (a notebook), the composed config may not be this config's.
+    return source if source != key and OmegaConf.select(_composed, source) == value else key

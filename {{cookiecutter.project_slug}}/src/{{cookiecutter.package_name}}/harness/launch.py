@@ -132,6 +132,7 @@ def main(
         overrides = list(HydraConfig.get().overrides.task)
         if prepare is not None:
             cfg = prepare(cfg, overrides)
+        checks.keep_composed(cfg)  # before resolving: a bad value is named where it was typed
         earlier = run_info.earlier_overrides(Path(cfg.paths.output_dir) / "summary.json")  # a continued run's
         missing = run_info.left_out(earlier, overrides)
         if missing and cluster.global_rank() == 0:
