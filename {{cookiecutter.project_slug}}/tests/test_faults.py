@@ -121,6 +121,10 @@ BAD_INPUT = [
     (["trainer=dp", "trainer.sync_batchnorm=true"], "trainer.sync_batchnorm=true cannot work under trainer=dp"),
     (["model.optimizer.lr=abc"], "model.optimizer.lr=abc must be a number: e.g. model.optimizer.lr=0.001."),
     (["trainer.max_epochs=three"], "trainer.max_epochs=three must be a number (model.scheduler.T_max takes its value)"),
+    (["trainer.max_epoch=1"], "ERROR: trainer.max_epoch is not a key of the config: did you mean trainer.max_epochs=1"),
+    (["model.optimzer.lr=1"], "model.optimzer.lr is not a key of the config: did you mean model.optimizer.lr=1?"),
+    (["+trainer.max_epoch=1"], "trainer.max_epoch=1 is not a parameter of lightning.pytorch.Trainer: did you mean"),
+    (["+model.optimizer.foo=1"], "model.optimizer.foo=1 is not a parameter of torch.optim.AdamW, which takes params,"),
     (["trainer=fsdp"], "trainer=fsdp runs on CUDA GPUs only"),
     (
         [*SHARDED, "trainer.strategy.data_parallel_size=2", "trainer.strategy.tensor_parallel_size=2"],
@@ -149,6 +153,8 @@ def test_bad_input_gets_one_sentence_and_leaves_no_run_folder(run, overrides: li
     assert result.returncode != 0
     assert message in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+    if "trainer=nonexistent" not in overrides:  # the one row Hydra answers itself, with the options there are
+        assert "Set the environment variable HYDRA_FULL_ERROR" not in result.stderr
     assert run.folders() == []
 
 
