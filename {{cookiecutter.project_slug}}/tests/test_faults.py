@@ -58,8 +58,9 @@ def test_non_finite_loss_on_one_rank_stops_every_rank(run, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("ranks", [["trainer=cpu"], DDP], ids=["1", "ddp2"])
-def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoint(run, ranks: list[str]) -> None:
-    process = start(run, *ranks, "data.batch_size=8", "trainer.max_epochs=20", "logger=csv")
+def test_ctrl_c_stops_cleanly_keeps_the_checkpoint_and_says_how_to_continue(run, ranks: list[str], tmp_path) -> None:
+    overrides = [*ranks, "data.batch_size=8", "trainer.max_epochs=20", "logger=csv"]
+    process = start(run, *overrides, console=tmp_path / "console.txt")
     deadline = time.monotonic() + 300
     while not list(run.root.glob("logs/train/runs/*/checkpoints/last.ckpt")):
         assert process.poll() is None and time.monotonic() < deadline
@@ -67,8 +68,14 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoint(run, ranks: list[str]) ->
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
     assert process.wait(timeout=120) != 0  # Lightning shuts down cleanly, then exits with 1
     (folder,) = run.folders()
-    assert run.summary(folder)["status"] == "interrupted"
-    assert torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] > 0
+    summary, last = run.summary(folder), folder / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)["global_step"]
+    assert summary["status"] == "interrupted" and summary["global_step"] >= saved > 0
+    # the last lines, printed after the progress bar: what was kept, and the command that continues this run
+    *_, said, command = (tmp_path / "console.txt").read_text().strip().splitlines()
+    assert said == f"INTERRUPTED at step {summary['global_step']}; saved: step {saved} in {last}."
+    continues = " ".join(["python train.py", *overrides, f"ckpt_path=last hydra.run.dir={folder}"])
+    assert command == f"To continue from there: {continues}"
     deadline = time.monotonic() + 30
     while live_processes_in_group(process.pid):  # no rank left behind
         assert time.monotonic() < deadline, live_processes_in_group(process.pid)
@@ -114,6 +121,11 @@ BAD_INPUT = [
     (["trainer=gpu"], "no CUDA GPU is visible"),
     (["trainer=dp", "trainer.sync_batchnorm=true"], "trainer.sync_batchnorm=true cannot work under trainer=dp"),
     (["model.optimizer.lr=abc"], "model.optimizer.lr=abc must be a number: e.g. model.optimizer.lr=0.001."),
+    (["trainer.max_epochs=three"], "trainer.max_epochs=three must be a number (model.scheduler.T_max takes its value)"),
+    (["trainer.max_epoch=1"], "ERROR: trainer.max_epoch is not a key of the config: did you mean trainer.max_epochs=1"),
+    (["model.optimzer.lr=1"], "model.optimzer.lr is not a key of the config: did you mean model.optimizer.lr=1?"),
+    (["+trainer.max_epoch=1"], "trainer.max_epoch=1 is not a parameter of lightning.pytorch.Trainer: did you mean"),
+    (["+model.optimizer.foo=1"], "model.optimizer.foo=1 is not a parameter of torch.optim.AdamW, which takes params,"),
     (["trainer=fsdp"], "trainer=fsdp runs on CUDA GPUs only"),
     (
         [*SHARDED, "trainer.strategy.data_parallel_size=2", "trainer.strategy.tensor_parallel_size=2"],
@@ -138,10 +150,12 @@ BAD_INPUT = [
 @pytest.mark.parametrize(("overrides", "message"), BAD_INPUT, ids=[str(o[0]) for o, _ in BAD_INPUT])
 def test_bad_input_gets_one_sentence_and_leaves_no_run_folder(run, overrides: list, message: str) -> None:
     overrides = [f"ckpt_path={o(run)}" if callable(o) else o for o in overrides]
-    result = run("train.py", *overrides, *FAST, check=False)
+    result = run("train.py", *FAST, *overrides, check=False)  # the row's overrides last: they win
     assert result.returncode != 0
     assert message in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+    if "trainer=nonexistent" not in overrides:  # the one row Hydra answers itself, with the options there are
+        assert "Set the environment variable HYDRA_FULL_ERROR" not in result.stderr
     assert run.folders() == []
 
 

@@ -17,16 +17,18 @@ from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_i
 EXACT = ["trainer.deterministic=true", "trainer.max_epochs=3", "data.batch_size=8", "logger=csv", "test=false"]
 
 
-def start(run, *overrides: str) -> subprocess.Popen:
+def start(run, *overrides: str, console: Path | None = None) -> subprocess.Popen:
+    """train.py in the background; what it prints goes to the file `console`, if given."""
     env = dict(os.environ, PROJECT_ROOT=str(run.root), PYTHONPATH=str(run.project / "src"))
-    return subprocess.Popen(
-        [sys.executable, str(run.project / "train.py"), *overrides],
-        cwd=run.project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with open(console or os.devnull, "w") as output:  # the process keeps its own copy of the file open
+        return subprocess.Popen(
+            [sys.executable, str(run.project / "train.py"), *overrides],
+            cwd=run.project,
+            env=env,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+        )
 
 
 def kill_after_checkpoint(run, process: subprocess.Popen, step: int = 0) -> None:

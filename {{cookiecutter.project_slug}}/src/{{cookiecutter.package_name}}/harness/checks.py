@@ -5,13 +5,17 @@ or the processes are started) and in a traceback; these messages say what to typ
 """
 
 import collections
+import copy
+import difflib
 import importlib.util
 import inspect
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from {{cookiecutter.package_name}}.harness import cluster
 
@@ -263,12 +267,14 @@ def check_loggers(cfg: DictConfig) -> None:
 
 
 def check_argument_types(cfg: DictConfig) -> None:
-    """Numbers given as words (`model.optimizer.lr=abc`) would fail deep inside training, in a traceback.
+    """Numbers given as words (`model.optimizer.lr=abc`) and keys that what is built cannot take
+    (`+trainer.max_epoch=1`) would fail deep inside training, or when it is built, in a traceback.
 
     Every object built from the config (a node with `_target_`) is checked against the signature of what
-    it builds: a parameter whose default or annotation is a number must get a number.
+    it builds: each key must be one of its parameters (unless it takes **kwargs), and a parameter whose
+    default or annotation is a number must get a number.
     """
-    for key in ("data", "model", "callbacks"):
+    for key in ("data", "model", "callbacks", "logger", "trainer"):
         if cfg.get(key) is not None:
             _check_node(cfg[key], key)
 
@@ -280,21 +286,35 @@ def _check_node(node: Any, path: str) -> None:
         return
     if not isinstance(node, DictConfig):
         return
-    parameters = _parameters(node.get("_target_")) if "_target_" in node else {}
+    parameters = _parameters(node.get("_target_")) if "_target_" in node else None
     for key, value in node.items():
+        if parameters is not None and not str(key).startswith("_") and key not in parameters:
+            raise ConfigError(_not_a_parameter(f"{path}.{key}", value, node._target_, parameters))
         if isinstance(value, DictConfig | ListConfig):
             _check_node(value, f"{path}.{key}")
-        elif isinstance(value, str) and key in parameters and _wants_number(parameters[key]):
-            raise ConfigError(f"{path}.{key}={value} must be a number: e.g. {path}.{key}={_example(parameters[key])}.")
+        elif isinstance(value, str) and parameters and key in parameters and _wants_number(parameters[key]):
+            raise ConfigError(_not_a_number(f"{path}.{key}", value, parameters[key]))
 
 
-def _parameters(target: Any) -> dict[str, inspect.Parameter]:
+def _parameters(target: Any) -> dict[str, inspect.Parameter] | None:
+    """The parameters `target` takes by name; None where it takes any (**kwargs) or cannot be located."""
     import hydra
 
     try:
-        return dict(inspect.signature(hydra.utils.get_object(str(target))).parameters)
+        parameters = dict(inspect.signature(hydra.utils.get_object(str(target))).parameters)
     except Exception:  # cannot be located: instantiation reports it, in one sentence (harness/launch.py)
-        return {}
+        return None
+    if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return {name: p for name, p in parameters.items() if p.kind != p.VAR_POSITIONAL}
+
+
+def _not_a_parameter(key: str, value: Any, target: str, parameters: dict[str, inspect.Parameter]) -> str:
+    parent, _, name = key.rpartition(".")
+    (close,) = difflib.get_close_matches(name, parameters, n=1) or [None]
+    if close is not None:
+        return f"{key}={value} is not a parameter of {target}: did you mean {parent}.{close}={value}?"
+    return f"{key}={value} is not a parameter of {target}, which takes {', '.join(parameters) or 'none'}."
 
 
 def _wants_number(parameter: inspect.Parameter) -> bool:
@@ -305,6 +325,56 @@ def _wants_number(parameter: inspect.Parameter) -> bool:
     return isinstance(default, int | float) or parameter.annotation in numbers
 
 
-def _example(parameter: inspect.Parameter) -> str:
+def _not_a_number(key: str, value: str, parameter: inspect.Parameter) -> str:
     default = parameter.default
-    return str(default) if isinstance(default, int | float) else "1"
+    example = str(default) if isinstance(default, int | float) else "1"
+    source = _interpolated_from(key, value)
+    if source != key:  # `T_max: ${trainer.max_epochs}`: name what the user typed, trainer.max_epochs=three
+        return f"{source}={value} must be a number ({key} takes its value): e.g. {source}={example}."
+    return f"{key}={value} must be a number: e.g. {key}={example}."
+
+
+# The config as composed, before its interpolations were resolved (harness/launch.py keeps it for this run).
+_composed: DictConfig | None = None
+
+
+def keep_composed(cfg: DictConfig) -> None:
+    """Called before the config is resolved, so that a bad value can be traced to the key it was typed for."""
+    global _composed
+    _composed = copy.deepcopy(cfg)
+
+
+def _interpolated_from(key: str, value: str) -> str:
+    """The key that `key` takes `value` from through interpolations (`${trainer.max_epochs}`), else `key`."""
+    source = key
+    for _ in range(10):  # a chain of references; a cycle would not have resolved
+        parent, _, name = source.rpartition(".")
+        node = OmegaConf.select(_composed, parent) if _composed is not None and parent else _composed
+        if not isinstance(node, DictConfig) or name not in node or not OmegaConf.is_interpolation(node, name):
+            break
+        reference = re.fullmatch(r"\$\{([\w.]+)\}", str(OmegaConf.to_container(node)[name]))  # as written
+        if reference is None:  # a resolver (`${oc.env:X}`) or text around it: `key` is as close as it gets
+            break
+        source = reference.group(1)
+    # Kept from an earlier run in this process (a notebook), the composed config may not be this config's.
+    return source if source != key and OmegaConf.select(_composed, source) == value else key
+
+
+def misspelt_key(error: Exception, overrides: list[str]) -> str | None:
+    """For Hydra's error on an override of a key that is not in the config (`trainer.max_epoch=1`), one sentence
+    naming the nearest key there is; Hydra's own advice, `+trainer.max_epoch=1`, fails when the trainer is built."""
+    cause = error.__cause__
+    if not isinstance(cause, ConfigAttributeError | ConfigKeyError) or not isinstance(cause.parent_node, DictConfig):
+        return None
+    missing = str(cause.full_key)  # the first unknown part: model.optimzer for model.optimzer.lr=1
+    typed = [o for o in overrides if o.partition("=")[0] == missing or o.startswith(f"{missing}.")]
+    if not typed:
+        return None
+    key, _, value = typed[0].partition("=")
+    parent = missing.rpartition(".")[0]
+    keys = [str(k) for k in cause.parent_node.keys() if not str(k).startswith("_")]  # not _target_
+    (close,) = difflib.get_close_matches(str(cause.key), keys, n=1) or [None]
+    if close is None:
+        return f"{key} is not a key of the config; {parent or 'its top level'} has {', '.join(keys)}."
+    suggestion = (f"{parent}.{close}" if parent else close) + key[len(missing) :]
+    return f"{key} is not a key of the config: did you mean {suggestion}={value}?"

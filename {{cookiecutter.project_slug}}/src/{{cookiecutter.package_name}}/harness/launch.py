@@ -15,6 +15,7 @@ Everything a run sets in this process (the run id, Lightning's rank variables, t
 is undone when it ends, so several runs can share a process (a sweep, a notebook, a test).
 """
 
+import functools
 import logging
 import os
 import shutil
@@ -128,9 +129,11 @@ def main(
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
     def hydra_task(cfg: DictConfig) -> Any:
         console.quiet()  # again: jobs that a sweep's launcher (submitit) runs start here, not in main()
+        _config_composed()
         overrides = run_info.typed_overrides()
         if prepare is not None:
             cfg = prepare(cfg, overrides)
+        checks.keep_composed(cfg)  # before resolving: a bad value is named where it was typed
         earlier = run_info.earlier_overrides(Path(cfg.paths.output_dir) / "summary.json")  # a continued run's
         difference = run_info.continued_differently(earlier, overrides)
         if difference and cluster.global_rank() == 0:
@@ -158,7 +161,7 @@ def main(
 
     inherited_run_id = os.environ.get(RUN_ID_ENV)  # set by a sweep that submitted this job, or by torchrun's script
     try:
-        hydra_task()
+        _report_composition_errors(hydra_task)
     finally:
         if inherited_run_id is None:
             os.environ.pop(RUN_ID_ENV, None)  # the next run in this process gets a folder of its own
@@ -206,6 +209,43 @@ def _raw_strings(node: DictConfig | ListConfig) -> list[tuple[DictConfig | ListC
         elif isinstance(child._value(), str):
             strings.append((node, key, child._value()))
     return strings
+
+
+# Hydra prints an error found while it composes the config (a misspelt key) in several lines and a tip, and
+# raises it to its caller instead only with HYDRA_FULL_ERROR set. main() sets that until the config is composed,
+# unless the user did, and says so in the environment: jobs that a sweep submits (submitit) inherit both.
+FULL_ERROR_SET_HERE = "{{ cookiecutter.package_name | upper }}_SET_HYDRA_FULL_ERROR"
+
+
+def _report_composition_errors(hydra_task: Callable[[], Any]) -> None:
+    """Hydra answers a misspelt key (`trainer.max_epoch=1`) by advising `+trainer.max_epoch=1`, which then
+    fails when the trainer is built: here the user gets one sentence naming the nearest key instead."""
+    if "HYDRA_FULL_ERROR" in os.environ:  # the user asked for Hydra's own reports, in full
+        hydra_task()
+        return
+    os.environ["HYDRA_FULL_ERROR"] = os.environ[FULL_ERROR_SET_HERE] = "1"
+    try:
+        hydra_task()
+    except Exception as error:  # raised while composing: errors of the task are Hydra's to report
+        _config_composed()
+        sentence = checks.misspelt_key(error, sys.argv[1:])
+        if sentence is None:
+            from hydra._internal.utils import run_and_report
+
+            run_and_report(functools.partial(_raise, error))  # reported as Hydra reports it (and exits)
+        sys.exit(f"ERROR: {sentence}")
+    finally:
+        _config_composed()
+
+
+def _config_composed() -> None:
+    """From here on Hydra reports errors itself, in its short form."""
+    if os.environ.pop(FULL_ERROR_SET_HERE, None):
+        os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def _raise(error: Exception) -> None:
+    raise error
 
 
 def _write_handover(cfg: DictConfig) -> Path | None:

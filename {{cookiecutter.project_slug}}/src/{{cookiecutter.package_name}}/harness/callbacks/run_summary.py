@@ -11,6 +11,8 @@ the last value of every metric. Written by rank zero only, at the start of fit, 
 
 import json
 import os
+import shlex
+import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +22,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies import DDPStrategy
 
-from {{cookiecutter.package_name}}.harness import run_info
+from {{cookiecutter.package_name}}.harness import resume, run_info
 from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import (
     last_checkpoint_path,
 )
@@ -69,7 +71,23 @@ class RunSummary(Callback):
             status = "interrupted"
         else:
             status = "stopped" if isinstance(exception, RunStopped) else "failed"
-        self._update(trainer, status=status, error=str(exception)[:500])
+        step, epoch = trainer.global_step, trainer.current_epoch
+        self._update(trainer, status=status, error=str(exception)[:500], global_step=step, epochs=epoch)
+        if status == "interrupted" and trainer.is_global_zero and trainer.state.fn == "fit":
+            if trainer.progress_bar_callback is not None:  # closed first: a live bar redraws over what is printed
+                trainer.progress_bar_callback.on_exception(trainer, pl_module, exception)
+            print(self._how_to_continue(trainer.global_step), file=sys.stderr)
+
+    def _how_to_continue(self, step: int) -> str:
+        """What Ctrl-C kept, and the command that continues this run folder from it (resume.py picks the same)."""
+        run_dir = self.path.parent
+        newest = resume.newest_checkpoint(run_dir)
+        if newest is None:
+            return f"INTERRUPTED at step {step}, before any checkpoint was saved: nothing to continue from."
+        overrides = [o for o in self.overrides if not o.startswith("ckpt_path=")]
+        command = shlex.join(["python", "train.py", *overrides, "ckpt_path=last", f"hydra.run.dir={run_dir}"])
+        saved = resume.saved_step(newest)
+        return f"INTERRUPTED at step {step}; saved: step {saved} in {newest}.\nTo continue from there: {command}"
 
     def _read(self) -> dict[str, Any]:
         return json.loads(self.path.read_text()) if self.path.is_file() else {}
