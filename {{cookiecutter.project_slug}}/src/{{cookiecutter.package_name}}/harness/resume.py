@@ -80,7 +80,7 @@ def resolve(ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer") -> str |
     `trainer` splits the data over another number of ranks than the run it continues."""
     from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn  # here: Hydra's resolvers import this
 
-    from {{cookiecutter.package_name}}.harness.callbacks.step_seeding import data_parallel_size
+    from {{cookiecutter.package_name}}.harness.callbacks import step_seeding
 
     newest = None
     if ckpt_path == "last":
@@ -92,10 +92,10 @@ def resolve(ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer") -> str |
     if ckpt_path is None:
         return None
     saved = saved_state(Path(ckpt_path)).get("callbacks", {}).get("StepSeeding", {}).get("data_parallel_size")
-    if saved is not None and saved != data_parallel_size(trainer):
+    if saved is not None and saved != step_seeding.data_parallel_size(trainer):
         raise ConfigError(
             f"{ckpt_path} was saved by a run on {saved} data-parallel ranks and this command runs "
-            f"{data_parallel_size(trainer)}:"
+            f"{step_seeding.data_parallel_size(trainer)}:"
             " continuing on another number is not exact yet (each rank's place in the data and the batch per "
             f"optimizer step would change), so run it on {saved} as before (e.g. trainer.devices={saved}), or leave "
             "out ckpt_path to start a new run."
