@@ -47,7 +47,9 @@ def test_every_choice_renders_clean(tmp_path: Path, key: str, value) -> None:
     if key == "logger":
         assert f"logger: {value}" in (project / "src/my_project/configs/train.yaml").read_text()
     if key == "python_version":
-        assert f'requires-python = ">={value}"' in (project / "pyproject.toml").read_text()
+        pyproject = (project / "pyproject.toml").read_text()
+        assert f'requires-python = ">={value}"' in pyproject
+        assert f'target-version = "py{value.replace(".", "")}"' in pyproject  # ruff lints for the same Python
         workflow = yaml.safe_load((project / ".github" / "workflows" / "tests.yml").read_text())
         assert workflow["jobs"]["test"]["steps"][1]["with"]["python-version"] == value  # "3.10", not 3.1
 
