@@ -38,10 +38,11 @@ def test_every_choice_renders_clean(tmp_path: Path, key: str, value) -> None:
         return
     project = render(tmp_path, **{key: value})
     assert leftovers(project) == []
-    lint = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project, capture_output=True, text=True
-    )
-    assert lint.returncode == 0, lint.stdout
+    for ruff in (["check"], ["format", "--check"]):  # CI's lint; the commit checks' formatter too
+        lint = subprocess.run(
+            [sys.executable, "-m", "ruff", *ruff, "--no-cache", "."], cwd=project, capture_output=True, text=True
+        )
+        assert lint.returncode == 0, lint.stdout
     assert (project / ".github").exists() == (key != "github_actions")
     assert (project / "LICENSE").exists() == (value != "none")
     if key == "logger":

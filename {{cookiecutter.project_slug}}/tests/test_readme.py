@@ -22,7 +22,7 @@ from {{cookiecutter.package_name}}.harness import resume
 
 QUICK = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
 TWO_CPU_RANKS = ["trainer.accelerator=cpu", "trainer.devices=2"]
-TOOLS = "python|pip|pytest|sbatch|srun|salloc|squeue|scontrol|scancel|tail|torchrun|mpirun|tensorboard|wandb"
+TOOLS = "python|pip|pre-commit|pytest|sbatch|srun|salloc|squeue|scontrol|scancel|tail|torchrun|mpirun|tensorboard|wandb"
 
 
 def readme_commands() -> list[str]:
@@ -388,6 +388,8 @@ COMMANDS = {
     f"{SLUG}-train trainer.max_epochs=1": BY_THE_TEMPLATE,
     f"{SLUG}-train --config-dir my_configs model=wide": adds_a_config_folder,
     'pip install -e ".[dev]"': BY_THE_TEMPLATE,
+    "git init && pre-commit install": "the template's test_generated_project.py commits a render through it",
+    "pre-commit run --all-files": "the template's test_generated_project.py, on a render and on planted mistakes",
     'pip install -e ".[wandb]"': BY_THE_TEMPLATE,
     "pytest": BY_THE_TEMPLATE,
     "sbatch slurm/single_node.sbatch": ON_A_CLUSTER,
