@@ -1,5 +1,7 @@
 """The rendered project works as a user would use it: its own tests pass, it installs, each logger runs."""
 
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -33,6 +35,32 @@ def test_project_builds_with_console_scripts(default_project: Path, tmp_path: Pa
     assert len(configs) > 30 and configs <= set(names), configs - set(names)
     assert "my-project-train = my_project.train:main" in entry_points
     assert "my-project-eval = my_project.eval:main" in entry_points
+
+
+def test_commit_checks_pass_on_a_render_and_refuse_conflict_leftovers_offline(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """The README's `git init && pre-commit install`: a fresh render commits; a conflict marker and a .rej
+    file do not; every hook is local, so nothing is fetched (pre-commit's cache holds no repository)."""
+    project = shutil.copytree(default_project, tmp_path / "project")
+    cache = tmp_path / "pre-commit"
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # this environment's ruff, pre-commit
+    env = {**os.environ, "PRE_COMMIT_HOME": str(cache), "PATH": path}
+
+    def run(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+
+    assert run("bash", "-c", "git init && pre-commit install").returncode == 0
+    run("git", "add", "-A")
+    commit = run("git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-m", "render")
+    assert commit.returncode == 0, commit.stdout + commit.stderr
+    with (project / "README.md").open("a") as readme:
+        readme.write("<<<<<<< HEAD\n")
+    (project / "x.rej").write_text("@@ a hunk the template update could not apply\n")
+    run("git", "add", "-A")
+    check = run("pre-commit", "run", "--all-files")
+    assert check.returncode == 1 and ":<<<<<<< HEAD" in check.stdout and "x.rej" in check.stdout, check.stdout
+    assert not list(cache.glob("repo*"))
 
 
 LOGGER_FILES = {

@@ -38,16 +38,19 @@ def test_every_choice_renders_clean(tmp_path: Path, key: str, value) -> None:
         return
     project = render(tmp_path, **{key: value})
     assert leftovers(project) == []
-    lint = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project, capture_output=True, text=True
-    )
-    assert lint.returncode == 0, lint.stdout
+    for ruff in (["check"], ["format", "--check"]):  # CI's lint; the commit checks' formatter too
+        lint = subprocess.run(
+            [sys.executable, "-m", "ruff", *ruff, "--no-cache", "."], cwd=project, capture_output=True, text=True
+        )
+        assert lint.returncode == 0, lint.stdout
     assert (project / ".github").exists() == (key != "github_actions")
     assert (project / "LICENSE").exists() == (value != "none")
     if key == "logger":
         assert f"logger: {value}" in (project / "src/my_project/configs/train.yaml").read_text()
     if key == "python_version":
-        assert f'requires-python = ">={value}"' in (project / "pyproject.toml").read_text()
+        pyproject = (project / "pyproject.toml").read_text()
+        assert f'requires-python = ">={value}"' in pyproject
+        assert f'target-version = "py{value.replace(".", "")}"' in pyproject  # ruff lints for the same Python
         workflow = yaml.safe_load((project / ".github" / "workflows" / "tests.yml").read_text())
         assert workflow["jobs"]["test"]["steps"][1]["with"]["python-version"] == value  # "3.10", not 3.1
 

@@ -22,7 +22,7 @@ from {{cookiecutter.package_name}}.harness import resume
 
 QUICK = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
 TWO_CPU_RANKS = ["trainer.accelerator=cpu", "trainer.devices=2"]
-TOOLS = "python|pip|pytest|sbatch|srun|salloc|squeue|scontrol|scancel|tail|torchrun|mpirun|tensorboard|wandb"
+TOOLS = "python|pip|pre-commit|pytest|sbatch|srun|salloc|squeue|scontrol|scancel|tail|torchrun|mpirun|tensorboard|wandb"
 
 
 def readme_commands() -> list[str]:
@@ -254,6 +254,7 @@ ALLOCATION = f"--gpus-per-node={GPUS} --ntasks-per-node={GPUS}" if GPUS else "--
 TWO_PER_NODE = "--gpus-per-node=2 --ntasks-per-node=2" if GPUS else "--ntasks-per-node=2"  # CPU nodes: processes
 ON_A_CLUSTER = "needs SLURM: the template's tests/test_slurm.py runs it on a two-node test cluster"
 BY_THE_TEMPLATE = "installs or runs this project as a whole: the template's tests do (test_readme.py)"
+WITH_UV = "needs uv and PyTorch's index (not reachable where the tests run): the pip commands stand for it"
 BY_THE_RECIPES = "a recipe's command: tests/test_recipes.py follows the recipe on a copy of the project"
 BY_LAUNCHERS = "starts ranks with torchrun or mpirun: tests/test_launchers.py runs it, and resumes the run"
 GPT_DDP_BF16 = (
@@ -388,6 +389,10 @@ COMMANDS = {
     f"{SLUG}-train trainer.max_epochs=1": BY_THE_TEMPLATE,
     f"{SLUG}-train --config-dir my_configs model=wide": adds_a_config_folder,
     'pip install -e ".[dev]"': BY_THE_TEMPLATE,
+    "git init && pre-commit install": "the template's test_generated_project.py commits a render through it",
+    "pre-commit run --all-files": "the template's test_generated_project.py, on a render and on planted mistakes",
+    "uv sync --extra dev": WITH_UV,
+    "uv run python train.py": WITH_UV,
     'pip install -e ".[wandb]"': BY_THE_TEMPLATE,
     "pytest": BY_THE_TEMPLATE,
     "sbatch slurm/single_node.sbatch": ON_A_CLUSTER,
