@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 from conftest import render, run_in
 
+EVERY_TEST = ["-m", "slow or not slow"]  # plain `pytest` in the project runs its fast tier only
+
 
 def test_generated_test_suite_passes(default_project: Path) -> None:
-    result = run_in(default_project, "-m", "pytest", "-q", "-p", "no:cacheprovider", timeout=1800)
+    # Both tiers, in one pytest process.
+    result = run_in(default_project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *EVERY_TEST, timeout=1800)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout
+    assert " passed" in result.stdout and " deselected" not in result.stdout
 
 
 def test_project_builds_with_console_scripts(default_project: Path, tmp_path: Path) -> None:

@@ -405,6 +405,9 @@ COMMANDS = {
     "tail -f slurm/logs/{{ cookiecutter.project_slug }}-<job id>.err": ON_A_CLUSTER,
 }
 RUN_HERE = {command: check for command, check in COMMANDS.items() if callable(check)}
+# The fast tier (plain `pytest`): a refusal, one batch of each stage, a tiny run and its resume. The other
+# commands train for real or start several processes: `pytest -m "slow or not slow"` runs them too.
+FAST_TIER = {"python eval.py", "python train.py debug=fast_dev_run", "python train.py ckpt_path=last"}
 
 
 def test_every_readme_command_is_tested() -> None:
@@ -414,6 +417,8 @@ def test_every_readme_command_is_tested() -> None:
     assert stale == [], f"COMMANDS no longer in the README: {stale}"
 
 
-@pytest.mark.parametrize("command", sorted(RUN_HERE))
+@pytest.mark.parametrize(
+    "command", [pytest.param(c, marks=() if c in FAST_TIER else pytest.mark.slow) for c in sorted(RUN_HERE)]
+)
 def test_readme_command(run, command: str) -> None:
     RUN_HERE[command](run, command)
