@@ -1,4 +1,5 @@
-"""Every run says what it was (name, overrides across resumes, config in every logger), and runs compare."""
+"""Every run says what it was (name, overrides across resumes, config in every logger), and runs compare
+(README, "See and compare runs")."""
 
 import csv
 import io

@@ -1,4 +1,5 @@
-"""Every config composes, and the pieces it names can be built."""
+"""Every config composes, and the pieces it names can be built: each model with its data takes a training step
+(README, "Where things are": config groups mirror the code, and any setting changes from the command line)."""
 
 import hydra
 import lightning as L

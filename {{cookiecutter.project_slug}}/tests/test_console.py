@@ -1,4 +1,5 @@
-"""A run's console holds the progress bar and lines worth reading, none of the libraries' noise."""
+"""A run's console holds the progress bar and lines worth reading, none of the libraries' noise (README, "Where
+things are": a quiet console)."""
 
 import os
 import re

@@ -1,4 +1,5 @@
-"""Faults a long run meets: NaNs, Ctrl-C, bad input. Each ends clearly, keeps what was done, and hangs nothing."""
+"""Faults a long run meets: NaNs, Ctrl-C, bad input. Each ends clearly, keeps what was done, and hangs nothing
+(README, "Resume": safe to kill, NaN or inf loss; "Loggers": a missing package in one line)."""
 
 import os
 import signal

@@ -1,5 +1,6 @@
 """The GPT example keeps the promises the digits keep: exact resume from the middle of an epoch under DDP; and
-the FLOPs behind its train/mfu on GPUs are the FLOPs torch counts."""
+the FLOPs behind its train/mfu on GPUs are the FLOPs torch counts (README, "A second example: a small GPT",
+"How fast is it?")."""
 
 from pathlib import Path
 

@@ -1,4 +1,5 @@
-"""hparams_search=...: Optuna searches whose trials are ordinary runs, pruned after a validation, resumable.
+"""hparams_search=...: Optuna searches whose trials are ordinary runs, pruned after a validation, resumable
+(README, "Hyperparameter search").
 
 The sampler is seeded (`seed`) and CPU training is deterministic, so each search here samples, trains and
 prunes the same way every time; the assertions hold for any outcome with at least one trial pruned and one

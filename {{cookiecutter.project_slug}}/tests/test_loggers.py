@@ -1,4 +1,5 @@
-"""A run's logs keep its whole history: continued with ckpt_path=last, and across ddp_spawn's processes."""
+"""A run's logs keep its whole history: continued with ckpt_path=last, and across ddp_spawn's processes
+(README, "Loggers": every logger keeps a run's whole history when it is resumed)."""
 
 import csv
 from pathlib import Path

@@ -1,5 +1,6 @@
 """trainer=model_parallel on 2 CPU ranks: FSDP2 sharding and tensor parallelism compute what one device computes,
-and their checkpoints (folders) resume exactly, evaluate, generate and consolidate into one file."""
+and their checkpoints (folders) resume exactly, evaluate, generate and consolidate into one file (README, "Models
+bigger than one device")."""
 
 import subprocess
 import sys

@@ -1,4 +1,5 @@
-"""Nothing lost: a killed run resumed with ckpt_path=last ends exactly where an undisturbed run ends."""
+"""Nothing lost: a killed run resumed with ckpt_path=last ends exactly where an undisturbed run ends (README,
+"Resume": exact, safe to kill)."""
 
 import os
 import signal

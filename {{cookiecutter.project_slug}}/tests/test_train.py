@@ -1,4 +1,5 @@
-"""Real runs of every strategy that can run here: ranks, folders and summaries are what users rely on."""
+"""Real runs of every strategy that can run here: ranks, folders and summaries are what users rely on (README,
+"Strategies" and "One run, one folder")."""
 
 import pytest
 import torch
