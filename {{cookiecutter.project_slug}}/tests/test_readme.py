@@ -256,6 +256,7 @@ ON_A_CLUSTER = "needs SLURM: the template's tests/test_slurm.py runs it on a two
 BY_THE_TEMPLATE = "installs or runs this project as a whole: the template's tests do (test_readme.py)"
 BY_THE_RECIPES = "a recipe's command: tests/test_recipes.py follows the recipe on a copy of the project"
 BY_LAUNCHERS = "starts ranks with torchrun or mpirun: tests/test_launchers.py runs it, and resumes the run"
+BY_THE_TEMPLATE_SUITE = "runs these tests: the template's tests run every test, and check what each command selects"
 GPT_DDP_BF16 = (
     "python train.py experiment=gpt trainer=ddp trainer.accelerator=cpu trainer.devices=2 trainer.precision=bf16-mixed"
 )
@@ -389,7 +390,9 @@ COMMANDS = {
     f"{SLUG}-train --config-dir my_configs model=wide": adds_a_config_folder,
     'pip install -e ".[dev]"': BY_THE_TEMPLATE,
     'pip install -e ".[wandb]"': BY_THE_TEMPLATE,
-    "pytest": BY_THE_TEMPLATE,
+    "pytest": BY_THE_TEMPLATE_SUITE,
+    'pytest -m "slow or not slow"': BY_THE_TEMPLATE_SUITE,
+    "pytest -m slow tests/test_resume.py": BY_THE_TEMPLATE_SUITE,
     "sbatch slurm/single_node.sbatch": ON_A_CLUSTER,
     "sbatch slurm/multi_node.sbatch": ON_A_CLUSTER,
     "sbatch --nodes=4 slurm/multi_node.sbatch trainer.max_epochs=50 model.optimizer.lr=1e-4": ON_A_CLUSTER,
