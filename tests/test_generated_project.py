@@ -1,6 +1,7 @@
 """The rendered project works as a user would use it: its own tests pass, it installs, each logger runs."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,11 +11,36 @@ from pathlib import Path
 import pytest
 from conftest import render, run_in
 
+EVERY_TEST = ["-m", "slow or not slow"]  # plain `pytest` in the project runs its fast tier only
+
 
 def test_generated_test_suite_passes(default_project: Path) -> None:
-    result = run_in(default_project, "-m", "pytest", "-q", "-p", "no:cacheprovider", timeout=1800)
+    # Both tiers, in one pytest process.
+    result = run_in(default_project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *EVERY_TEST, timeout=1800)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout
+    assert " passed" in result.stdout and " deselected" not in result.stdout
+
+
+def collected(project: Path, *args: str) -> set[str]:
+    """The test ids `pytest <args>` would run in the project."""
+    result = run_in(project, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    # an id made from a function's repr holds its address, another in each process
+    return {re.sub(r" at 0x[0-9a-f]+", "", line) for line in result.stdout.splitlines() if "::" in line}
+
+
+def test_the_readmes_test_commands_select_their_tier(default_project: Path) -> None:
+    readme = (default_project / "README.md").read_text()
+    assert 'pytest -m "slow or not slow"' in readme and "pytest -m slow tests/test_resume.py" in readme
+    fast, every = collected(default_project), collected(default_project, *EVERY_TEST)
+    slow = every - fast
+    assert fast and slow and fast < every
+    # several processes: slow; a config, a refusal: fast
+    assert "tests/test_launchers.py::test_torchrun_ranks_share_one_folder_and_resume_exactly" in slow
+    assert "tests/test_configs.py::test_strategy_table" in fast
+    # a later -m replaces the project's `-m "not slow"`: a file's slow tests, by name
+    in_resume = collected(default_project, "-m", "slow", "tests/test_resume.py")
+    assert in_resume and in_resume == {test for test in slow if test.startswith("tests/test_resume.py::")}
 
 
 def test_project_builds_with_console_scripts(default_project: Path, tmp_path: Path) -> None:

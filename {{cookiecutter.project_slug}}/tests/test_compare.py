@@ -1,10 +1,12 @@
-"""Every run says what it was (name, overrides across resumes, config in every logger), and runs compare."""
+"""Every run says what it was (name, overrides across resumes, config in every logger), and runs compare
+(README, "See and compare runs")."""
 
 import csv
 import io
 import json
 import re
 
+import pytest
 import yaml
 from conftest import OFFLINE, OWN_LOGGER, needs
 from rich.console import Console
@@ -14,6 +16,7 @@ from {{cookiecutter.package_name}} import compare
 SMALL = ["trainer=cpu", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "trainer.log_every_n_steps=2"]
 
 
+@pytest.mark.slow
 def test_a_sweep_ends_with_its_table_and_names_the_best_job(run) -> None:
     result = run("train.py", "-m", *SMALL, "logger=csv", "trainer.max_epochs=2", "model.optimizer.lr=0.03,0.0001")
     sweep = next((run.root / "logs" / "train" / "multiruns").iterdir())
@@ -35,6 +38,7 @@ def test_a_sweep_ends_with_its_table_and_names_the_best_job(run) -> None:
     assert (sweep / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_compare_reads_runs_of_any_logger_and_sorts_by_a_metric(run) -> None:
     lr = "model.optimizer.lr=0.0312345678"  # as a search would choose it: the table shows 4 digits
     run("train.py", *SMALL, OWN_LOGGER, "trainer.max_epochs=1", lr, "test=false", env=OFFLINE)
@@ -56,6 +60,7 @@ def test_compare_reads_runs_of_any_logger_and_sorts_by_a_metric(run) -> None:
     assert mistake.returncode == 2 and mistake.stderr.startswith("ERROR: no such folder:")
 
 
+@pytest.mark.slow
 def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
     run("train.py", *SMALL, "logger=csv", "trainer.max_epochs=1", "model.optimizer.lr=0.02", "tags=[baseline]")
     result = run("train.py", *SMALL, "logger=csv", "trainer.max_epochs=2", "ckpt_path=last")
@@ -77,6 +82,7 @@ def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
     assert hparams["trainer"]["max_epochs"] == 2 and hparams["run_name"] == summary["name"]
 
 
+@pytest.mark.slow
 def test_tensorboard_holds_the_config(run) -> None:
     event_accumulator = needs("tensorboard.backend.event_processing.event_accumulator")
     plugin_data = needs("tensorboard.plugins.hparams.plugin_data_pb2")
@@ -91,6 +97,7 @@ def test_tensorboard_holds_the_config(run) -> None:
     assert {"val/acc", "test/acc", "val/loss"} <= metrics  # the HPARAMS tab shows their last values
 
 
+@pytest.mark.slow
 def test_wandb_holds_the_config(run) -> None:
     needs("wandb")
     env = {"WANDB_MODE": "offline", "WANDB_API_KEY": "", "HOME": str(run.root)}
@@ -101,6 +108,7 @@ def test_wandb_holds_the_config(run) -> None:
     assert b"batch_size=32 test=false" in records.read_bytes()  # the run's name
 
 
+@pytest.mark.slow
 def test_learning_rate_is_logged_and_early_stopping_can_be_added(run) -> None:
     overrides = [*SMALL, "logger=csv", "trainer.max_epochs=6", "test=false"]
     run("train.py", *overrides, "callbacks=[default,early_stopping]", "callbacks.early_stopping.patience=1",

@@ -1,7 +1,10 @@
-"""Every config composes, and the pieces it names can be built."""
+"""Every config composes, and the pieces it names can be built: each model with its data takes a training step
+(README, "Where things are": config groups mirror the code, and any setting changes from the command line)."""
 
 import hydra
+import lightning as L
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -61,6 +64,33 @@ def test_model_and_data_build_and_fit_together() -> None:
     x, y = next(iter(datamodule.train_dataloader()))
     assert model(x).shape == (cfg.data.batch_size, 10)
     assert len(datamodule.splits["train"]) + len(datamodule.splits["val"]) + len(datamodule.splits["test"]) == 1797
+
+
+# The default pairing and each experiment's: every model config with the data it trains on. A new experiment
+# is tested here without editing this file.
+PAIRS = ["train.yaml", *(f"experiment={name}" for name in options("experiment"))]
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_every_model_and_datamodule_take_one_batch_forward_and_backward(pair: str) -> None:
+    overrides = [] if pair == "train.yaml" else [pair]
+    cfg = compose_train(*overrides, "data.batch_size=2", "data.num_workers=0")
+    OmegaConf.set_struct(cfg, False)
+    if "corpus_mb" in cfg.data:
+        cfg.data.corpus_mb = 0.1  # a tenth of a MB of text: enough for one batch, quick to read
+    if "sample_tokens" in cfg.model:
+        cfg.model.sample_tokens = 0
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = hydra.utils.instantiate(cfg.model)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, fast_dev_run=1, logger=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=datamodule)  # one training batch (forward, backward, step), one validation batch
+    assert trainer.global_step == 1 and torch.isfinite(trainer.callback_metrics["train/loss"])
+    changed = [name for name, p in model.named_parameters() if not torch.equal(p.detach(), before[name])]
+    assert changed, "the optimizer step changed no weight"
 
 
 def test_model_sizes_come_from_the_data_config() -> None:

@@ -1,4 +1,5 @@
-"""A run's console holds the progress bar and lines worth reading, none of the libraries' noise."""
+"""A run's console holds the progress bar and lines worth reading, none of the libraries' noise (README, "Where
+things are": a quiet console)."""
 
 import os
 import re
@@ -6,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import PROJECT
 
 from {{cookiecutter.package_name}}.harness import console
@@ -36,6 +38,7 @@ def assert_no_noise(output: str) -> None:
     assert WARNING_LINE.findall(output) == [], output
 
 
+@pytest.mark.slow
 def test_default_run_prints_the_bar_and_the_results_only(run) -> None:
     # With the project's default logger; wandb, if that is the default, offline.
     # Logging every 2 steps: the bar shows the speed, logged with the loss.
@@ -54,6 +57,7 @@ def test_default_run_prints_the_bar_and_the_results_only(run) -> None:
     assert "Restoring states from the checkpoint path at " + str(folder / "checkpoints") in output
 
 
+@pytest.mark.slow
 def test_ddp_run_prints_each_line_once(run) -> None:
     result = run("train.py", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", *SHORT, "logger=csv")
     output = result.stdout + result.stderr

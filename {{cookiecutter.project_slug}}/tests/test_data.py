@@ -1,4 +1,5 @@
-"""The DataModule serves exactly the samples its sampler picks, in that order."""
+"""The DataModule serves exactly the samples its sampler picks, in that order (README, "Resume": the order of
+a training epoch depends only on the seed and the epoch, and an exact resume relies on it)."""
 
 import torch
 

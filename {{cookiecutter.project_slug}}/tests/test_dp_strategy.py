@@ -1,6 +1,6 @@
 """The DataParallel strategy's plumbing, checked on CPU (where nn.DataParallel runs the module as is), and its
 replicas, run in threads by torch's own parallel_apply with CPU stand-ins for the GPU parts; test_train.py trains
-with it on real GPUs when there are some."""
+with it on real GPUs when there are some (README, "Strategies": `trainer=dp`)."""
 
 import threading
 from contextlib import nullcontext

@@ -46,6 +46,7 @@ class RecordReplicaDifference(L.Callback):
 """
 
 
+@pytest.mark.slow
 def test_tensor_parallel_ranks_with_dropout_train_one_model(run, tmp_path: Path) -> None:
     (tmp_path / "replicas.py").write_text(REPLICAS)
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{run.project / 'src'}", "REPLICAS_OUT": str(tmp_path / "out.json")}
@@ -62,6 +63,7 @@ def test_tensor_parallel_ranks_with_dropout_train_one_model(run, tmp_path: Path)
     assert "STOPPED: the tensor-parallel ranks hold different copies of net." in result.stderr, result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_model_parallel_on_one_device_trains_saves_tests_and_evaluates(run) -> None:
     # trainer.devices=auto on a one-GPU machine: nothing to shard, and the checkpoint must still load
     result = run("train.py", *TINY_GPT, *SHARDED, "trainer.devices=1")
@@ -76,6 +78,7 @@ def test_model_parallel_on_one_device_trains_saves_tests_and_evaluates(run) -> N
     run("generate.py", f"ckpt_path={last}", "prompt=def ", "max_new_tokens=8")
 
 
+@pytest.mark.slow
 def test_overrides_with_interpolations_resolve_and_environment_text_stays_unread(run) -> None:
     secret = "tok-0123456789abcdef-secret"
     env = {"LR": "0.02", "MY_TOKEN": secret, "TAG": "mine"}
@@ -150,6 +153,7 @@ def _module(run, command: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *command], env=env, capture_output=True, text=True, cwd=run.project)
 
 
+@pytest.mark.slow
 def test_last_over_an_unreadable_checkpoint_stops_and_keeps_the_run(run) -> None:
     run("train.py", "trainer=cpu", *FAST)
     (folder,) = run.folders()
@@ -168,6 +172,7 @@ def test_last_over_an_unreadable_checkpoint_stops_and_keeps_the_run(run) -> None
 
 
 @pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)], ids=["2-then-1", "1-then-2"])
+@pytest.mark.slow
 def test_resuming_on_another_number_of_ranks_is_refused_before_work(run, first: int, then: int) -> None:
     ranks = {1: ["trainer=cpu"], 2: ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]}
     run("train.py", *ranks[first], *FAST, "test=false")

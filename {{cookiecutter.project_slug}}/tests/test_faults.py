@@ -1,4 +1,5 @@
-"""Faults a long run meets: NaNs, Ctrl-C, bad input. Each ends clearly, keeps what was done, and hangs nothing."""
+"""Faults a long run meets: NaNs, Ctrl-C, bad input. Each ends clearly, keeps what was done, and hangs nothing
+(README, "Resume": safe to kill, NaN or inf loss; "Loggers": a missing package in one line)."""
 
 import os
 import signal
@@ -17,7 +18,7 @@ from {{cookiecutter.package_name}}.harness.callbacks import stop_on_nonfinite_lo
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 
 
-@pytest.mark.parametrize("ranks", [["trainer=cpu"], DDP], ids=["1", "ddp2"])
+@pytest.mark.parametrize("ranks", [["trainer=cpu"], pytest.param(DDP, marks=pytest.mark.slow)], ids=["1", "ddp2"])
 def test_non_finite_loss_stops_with_the_step(run, ranks: list[str]) -> None:
     result = run("train.py", *ranks, "model.optimizer.lr=1e12", "logger=csv", check=False)
     assert result.returncode != 0
@@ -40,6 +41,7 @@ class PoisonRankOne(L.Callback):
 """
 
 
+@pytest.mark.slow
 def test_non_finite_loss_on_one_rank_stops_every_rank(run, tmp_path) -> None:
     (tmp_path / "poison.py").write_text(POISON)
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{run.project / 'src'}"}
@@ -57,6 +59,7 @@ def test_non_finite_loss_on_one_rank_stops_every_rank(run, tmp_path) -> None:
     assert run.summary(folder)["status"] == "stopped"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ranks", [["trainer=cpu"], DDP], ids=["1", "ddp2"])
 def test_ctrl_c_stops_cleanly_keeps_the_checkpoint_and_says_how_to_continue(run, ranks: list[str], tmp_path) -> None:
     overrides = [*ranks, "data.batch_size=8", "trainer.max_epochs=20", "logger=csv"]
@@ -159,6 +162,7 @@ def test_bad_input_gets_one_sentence_and_leaves_no_run_folder(run, overrides: li
     assert run.folders() == []
 
 
+@pytest.mark.slow
 def test_resume_with_nothing_to_resume_starts_fresh_and_says_so(run) -> None:
     result = run("train.py", "trainer=cpu", "ckpt_path=last", *FAST)
     assert "ckpt_path=last: no checkpoint in" in result.stdout + result.stderr
@@ -166,6 +170,7 @@ def test_resume_with_nothing_to_resume_starts_fresh_and_says_so(run) -> None:
     assert run.summary(folder)["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_secrets_from_the_environment_stay_out_of_every_file(run) -> None:
     needs("wandb")  # the secret is wandb's API key, and wandb the library that writes the environment down
     secret = "wandb-key-0123456789abcdef0123456789abcdef"
@@ -189,6 +194,7 @@ sys.addaudithook(_hook)
 """
 
 
+@pytest.mark.slow
 def test_only_rank_zero_writes_run_files_under_ddp(run, tmp_path) -> None:
     hook, writes = tmp_path / "hook", tmp_path / "writes"
     hook.mkdir()

@@ -1,5 +1,6 @@
 """The GPT example keeps the promises the digits keep: exact resume from the middle of an epoch under DDP; and
-the FLOPs behind its train/mfu on GPUs are the FLOPs torch counts."""
+the FLOPs behind its train/mfu on GPUs are the FLOPs torch counts (README, "A second example: a small GPT",
+"How fast is it?")."""
 
 from pathlib import Path
 
@@ -17,6 +18,7 @@ SMALL = ["experiment=gpt", "data.corpus_mb=0.25", "trainer.max_epochs=3", "train
 SMALL += ["model.sample_tokens=0", "logger=csv", "test=false"]
 
 
+@pytest.mark.slow
 def test_gpt_killed_mid_epoch_resumes_bit_identical(run, tmp_path: Path) -> None:
     assert_resumes_bit_identical(run, tmp_path, *SMALL, *DDP, *MID_EPOCH, kill_at=100)
 
@@ -33,6 +35,7 @@ def test_gpt_flops_per_token_is_what_torch_counts(sizes: tuple[int, int, int, in
     assert net.flops_per_token() * batch.numel() == counter.get_total_flops()
 
 
+@pytest.mark.slow
 def test_gpt_under_ddp_spawn_prints_its_sample(run) -> None:
     # ddp_spawn's ranks are processes that multiprocessing starts, where Hydra set up no logging: the sample
     # (an INFO line of rank zero) must still reach the console.

@@ -1,4 +1,5 @@
-"""hparams_search=...: Optuna searches whose trials are ordinary runs, pruned after a validation, resumable.
+"""hparams_search=...: Optuna searches whose trials are ordinary runs, pruned after a validation, resumable
+(README, "Hyperparameter search").
 
 The sampler is seeded (`seed`) and CPU training is deterministic, so each search here samples, trains and
 prunes the same way every time; the assertions hold for any outcome with at least one trial pruned and one
@@ -63,6 +64,7 @@ def prunes_and_reports_the_best(run, command: str, world_size: int = 2) -> None:
     assert max(steps["pruned"]) < 15  # both ranks stopped early, after the same validation (or they would hang)
 
 
+@pytest.mark.slow
 def test_a_search_on_one_cpu_prunes_and_reports_the_best(run) -> None:
     prunes_and_reports_the_best(
         run, "python train.py -m hparams_search=digits_optuna trainer=cpu hydra.sweeper.n_trials=4", 1
@@ -116,6 +118,7 @@ def test_a_run_that_exits_fails_its_trial_not_the_search() -> None:
     assert failed.value.stop_search
 
 
+@pytest.mark.slow
 def test_failed_trials_are_counted_and_a_config_mistake_stops_the_search(run) -> None:
     # lr=1e30: a NaN loss in every trial; each fails, the search goes on to its 2 trials
     result = run("train.py", "hparams_search=digits_optuna", "trainer=cpu", "model.optimizer.lr=choice(1e30)",
@@ -129,6 +132,7 @@ def test_failed_trials_are_counted_and_a_config_mistake_stops_the_search(run) ->
     assert "#0 :" in mistake.stdout + mistake.stderr and "#1 :" not in mistake.stdout + mistake.stderr  # at trial 0
 
 
+@pytest.mark.slow
 def test_an_interrupted_search_resumes_from_its_storage(run) -> None:
     # Ctrl-C (SIGINT to every process of the search) while trial 2, a 2-rank DDP run, trains; then the same command.
     command = [sys.executable, *shlex.split(DDP_SEARCH), "hydra.sweeper.n_trials=4", *SHORT]
@@ -187,6 +191,7 @@ def test_a_resumed_trial_reports_on_from_its_checkpoint(tmp_path) -> None:
     assert study.trials[0].intermediate_values == {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}
 
 
+@pytest.mark.slow
 def test_the_same_search_started_again_while_it_runs_is_refused(run) -> None:
     import optuna
 

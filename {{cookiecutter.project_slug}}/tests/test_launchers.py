@@ -92,6 +92,7 @@ def assert_one_run_then_resumed(tmp_path: Path, command: str, straight: tuple[st
 
 
 @needs_two_cores
+@pytest.mark.slow
 def test_torchrun_ranks_share_one_folder_and_resume_exactly(tmp_path: Path) -> None:
     folder = assert_one_run_then_resumed(tmp_path, TORCHRUN)
     assert folder.name.startswith("torchrun-")  # named by torchrun's run id, the same on every rank
@@ -99,6 +100,7 @@ def test_torchrun_ranks_share_one_folder_and_resume_exactly(tmp_path: Path) -> N
 
 @needs_two_cores
 @needs_mpi
+@pytest.mark.slow
 def test_mpirun_ranks_share_one_folder_and_resume_exactly(tmp_path: Path) -> None:
     # The run never stopped: by slurm/mpirun_multinode.sh (the README's way on several hosts), on this host only.
     script = ("bash slurm/mpirun_multinode.sh trainer.accelerator=cpu", {"HOSTS": "localhost:2"})
@@ -109,6 +111,7 @@ def test_mpirun_ranks_share_one_folder_and_resume_exactly(tmp_path: Path) -> Non
 
 @needs_two_cores
 @needs_mpi
+@pytest.mark.slow
 def test_mpirun_with_a_one_process_trainer_is_refused(tmp_path: Path) -> None:
     refused = launch(tmp_path, MPIRUN.replace("trainer=ddp_multinode", "trainer=cpu"), *FAST)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
@@ -136,6 +139,7 @@ def test_mpirun_without_mpi4py_says_what_to_install(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason='mpi4py is an optional extra: ".[mpi]"')
+@pytest.mark.slow
 def test_the_mpi_extra_installs_mpi4py() -> None:
     # The README's install line, resolved against this environment (which has mpi4py: nothing to download).
     assert MPI_EXTRA in readme_commands()
@@ -150,6 +154,7 @@ def test_the_mpi_extra_installs_mpi4py() -> None:
 
 @needs_two_cores
 @pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason='mpi4py is an optional extra: ".[mpi]"')
+@pytest.mark.slow
 def test_without_mpirun_lightning_does_not_start_mpi(tmp_path: Path) -> None:
     # Once mpi4py is installed, Lightning starts MPI in every Trainer to ask whether mpirun started the process,
     # which hangs with some MPI builds (Lightning issue #20049). Here an mpi4py.MPI that fails when imported

@@ -1,8 +1,10 @@
-"""A run's logs keep its whole history: continued with ckpt_path=last, and across ddp_spawn's processes."""
+"""A run's logs keep its whole history: continued with ckpt_path=last, and across ddp_spawn's processes
+(README, "Loggers": every logger keeps a run's whole history when it is resumed)."""
 
 import csv
 from pathlib import Path
 
+import pytest
 from conftest import needs
 
 # 4 steps per epoch, each one logged
@@ -18,6 +20,7 @@ def steps_with(table: list[dict], key: str) -> list[int]:
     return [int(row["step"]) for row in table if row[key]]
 
 
+@pytest.mark.slow
 def test_csv_keeps_earlier_rows_when_a_run_continues(run) -> None:
     run("train.py", "trainer=cpu", "logger=csv", *SMALL, "trainer.max_epochs=2", "test=false")
     (folder,) = run.folders()
@@ -37,6 +40,7 @@ def test_csv_keeps_earlier_rows_when_a_run_continues(run) -> None:
     assert steps_with(table, "test/acc") == [16]  # a column that appeared later, in the same file
 
 
+@pytest.mark.slow
 def test_csv_keeps_fit_and_test_of_ddp_spawn(run) -> None:
     spawn = ["trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2"]
     run("train.py", *spawn, "logger=csv", *SMALL, "trainer.max_epochs=2")
@@ -47,6 +51,7 @@ def test_csv_keeps_fit_and_test_of_ddp_spawn(run) -> None:
     assert len(steps_with(table, "test/acc")) == 1  # written by another process than the fit's rows
 
 
+@pytest.mark.slow
 def test_tensorboard_continues_the_same_run(run) -> None:
     event_accumulator = needs("tensorboard.backend.event_processing.event_accumulator")
     run("train.py", "trainer=cpu", "logger=tensorboard", *SMALL, "trainer.max_epochs=1", "test=false")
@@ -59,6 +64,7 @@ def test_tensorboard_continues_the_same_run(run) -> None:
     assert [e.step for e in events.Scalars("train/loss")] == list(range(8))
 
 
+@pytest.mark.slow
 def test_wandb_offline_resumes_the_same_run(run) -> None:
     needs("wandb")
     env = {"WANDB_MODE": "offline", "WANDB_API_KEY": "", "HOME": str(run.root)}

@@ -1,5 +1,6 @@
 """trainer=model_parallel on 2 CPU ranks: FSDP2 sharding and tensor parallelism compute what one device computes,
-and their checkpoints (folders) resume exactly, evaluate, generate and consolidate into one file."""
+and their checkpoints (folders) resume exactly, evaluate, generate and consolidate into one file (README, "Models
+bigger than one device")."""
 
 import subprocess
 import sys
@@ -36,12 +37,14 @@ def val_loss(run, *overrides: str) -> float:
     [(TENSOR_PARALLEL, ["trainer=cpu"]), (SHARDED, ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"])],
     ids=["tensor-parallel-2-vs-1-process", "fsdp2-2-vs-ddp-2"],
 )
+@pytest.mark.slow
 def test_sharded_gpt_computes_what_unsharded_computes(run, sharded: list[str], reference: list[str]) -> None:
     # Tensor parallel splits each block's heads over the ranks (with gradient clipping across both layouts);
     # FSDP2 shards parameters and optimizer state: after 20 steps, validation loss as without them.
     assert val_loss(run, *sharded) == pytest.approx(val_loss(run, *reference), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_compiled_tensor_parallel_gpt_computes_what_one_process_computes(run) -> None:
     # model.compile=true under trainer=model_parallel: torch.compile traces the blocks after the plan made their
     # weights DTensors (sharded over 2 ranks); the compiled kernels round differently, hence the looser tolerance.
@@ -49,10 +52,12 @@ def test_compiled_tensor_parallel_gpt_computes_what_one_process_computes(run) ->
     assert compiled == pytest.approx(val_loss(run, "trainer=cpu"), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_sharded_gpt_killed_mid_epoch_resumes_bit_identical(run, tmp_path: Path) -> None:
     assert_resumes_bit_identical(run, tmp_path, *SMALL, *SHARDED, *MID_EPOCH, kill_at=100)
 
 
+@pytest.mark.slow
 def test_tensor_parallel_gpt_killed_mid_epoch_resumes_to_the_same_metrics(run, tmp_path: Path) -> None:
     # Same step and validation metrics (to 6 digits) as a run never stopped; the weights differ by float rounding
     # (1e-7 measured), which AdamW grows to ~2e-3 in the attention's key bias alone (its gradient is 0 in theory,
@@ -63,6 +68,7 @@ def test_tensor_parallel_gpt_killed_mid_epoch_resumes_to_the_same_metrics(run, t
     assert_resumes_bit_identical(run, tmp_path, *sharded, kill_at=100, weights_within=1e-2)
 
 
+@pytest.mark.slow
 def test_sharded_checkpoint_folder_evaluates_generates_and_consolidates(run, tmp_path: Path) -> None:
     run("train.py", *SHORT[:-1], *TENSOR_PARALLEL)  # with the test after training, on the sharded model
     (folder,) = run.folders()
@@ -86,6 +92,7 @@ def test_sharded_checkpoint_folder_evaluates_generates_and_consolidates(run, tmp
     assert checkpoint["state_dict"]["net.blocks.0.attn.qkv.weight"].shape == (3 * 64, 64)  # whole, not a shard
 
 
+@pytest.mark.slow
 def test_kill_during_a_sharded_save_keeps_the_last_good_folder(run) -> None:
     # Shards of ~50 MB per rank: slow enough to be caught while the next save is being written.
     big = [*SHARDED, "model.net.hidden=[2048,2048,2048]", "trainer.max_epochs=5", "logger=csv", "test=false"]

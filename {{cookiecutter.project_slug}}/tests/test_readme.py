@@ -257,6 +257,7 @@ BY_THE_TEMPLATE = "installs or runs this project as a whole: the template's test
 WITH_UV = "needs uv and PyTorch's index (not reachable where the tests run): the pip commands stand for it"
 BY_THE_RECIPES = "a recipe's command: tests/test_recipes.py follows the recipe on a copy of the project"
 BY_LAUNCHERS = "starts ranks with torchrun or mpirun: tests/test_launchers.py runs it, and resumes the run"
+BY_THE_TEMPLATE_SUITE = "runs these tests: the template's tests run every test, and check what each command selects"
 GPT_DDP_BF16 = (
     "python train.py experiment=gpt trainer=ddp trainer.accelerator=cpu trainer.devices=2 trainer.precision=bf16-mixed"
 )
@@ -394,7 +395,9 @@ COMMANDS = {
     "uv sync --extra dev": WITH_UV,
     "uv run python train.py": WITH_UV,
     'pip install -e ".[wandb]"': BY_THE_TEMPLATE,
-    "pytest": BY_THE_TEMPLATE,
+    "pytest": BY_THE_TEMPLATE_SUITE,
+    'pytest -m "slow or not slow"': BY_THE_TEMPLATE_SUITE,
+    "pytest -m slow tests/test_resume.py": BY_THE_TEMPLATE_SUITE,
     "sbatch slurm/single_node.sbatch": ON_A_CLUSTER,
     "sbatch slurm/multi_node.sbatch": ON_A_CLUSTER,
     "sbatch --nodes=4 slurm/multi_node.sbatch trainer.max_epochs=50 model.optimizer.lr=1e-4": ON_A_CLUSTER,
@@ -410,6 +413,9 @@ COMMANDS = {
     "tail -f slurm/logs/{{ cookiecutter.project_slug }}-<job id>.err": ON_A_CLUSTER,
 }
 RUN_HERE = {command: check for command, check in COMMANDS.items() if callable(check)}
+# The fast tier (plain `pytest`): a refusal, one batch of each stage, a tiny run and its resume. The other
+# commands train for real or start several processes: `pytest -m "slow or not slow"` runs them too.
+FAST_TIER = {"python eval.py", "python train.py debug=fast_dev_run", "python train.py ckpt_path=last"}
 
 
 def test_every_readme_command_is_tested() -> None:
@@ -419,6 +425,8 @@ def test_every_readme_command_is_tested() -> None:
     assert stale == [], f"COMMANDS no longer in the README: {stale}"
 
 
-@pytest.mark.parametrize("command", sorted(RUN_HERE))
+@pytest.mark.parametrize(
+    "command", [pytest.param(c, marks=() if c in FAST_TIER else pytest.mark.slow) for c in sorted(RUN_HERE)]
+)
 def test_readme_command(run, command: str) -> None:
     RUN_HERE[command](run, command)

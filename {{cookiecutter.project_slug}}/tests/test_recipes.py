@@ -55,6 +55,7 @@ def type_command(run: Runs, command: str) -> None:
 
 
 @pytest.mark.parametrize("title", ["Add a model", "Add a dataset"])
+@pytest.mark.slow
 def test_recipe_trains_with_ddp_and_resumes_exactly(title: str, tmp_path: Path) -> None:
     run, commands = follow(tmp_path, title)
     for command in commands:

@@ -1,4 +1,5 @@
-"""Nothing lost: a killed run resumed with ckpt_path=last ends exactly where an undisturbed run ends."""
+"""Nothing lost: a killed run resumed with ckpt_path=last ends exactly where an undisturbed run ends (README,
+"Resume": exact, safe to kill)."""
 
 import os
 import signal
@@ -75,6 +76,7 @@ CLIPPED = ["+trainer.gradient_clip_val=0.05"]  # clips most steps; the digits ML
     [([], 0), (DDP, 0), (WORKERS, 0), (MID_EPOCH, 200), (DDP + MID_EPOCH + CLIPPED, 100), (WORKERS + MID_EPOCH, 200)],
     ids=["1-epoch-end", "ddp2-epoch-end", "1-epoch-end-w2", "1-mid-epoch", "ddp2-mid-epoch-clip", "1-mid-epoch-w2"],
 )
+@pytest.mark.slow
 def test_killed_run_resumes_bit_identical(run, tmp_path: Path, variant: list[str], kill_at: int) -> None:
     assert_resumes_bit_identical(run, tmp_path, *variant, *EXACT, kill_at=kill_at)
 
@@ -109,6 +111,7 @@ def assert_resumes_bit_identical(
         assert same, key
 
 
+@pytest.mark.slow
 def test_kill_during_checkpoint_write_keeps_the_last_good_one(run) -> None:
     # A big network makes each checkpoint ~100 MB: slow enough to be caught in the middle of writing.
     big = ["model.net.hidden=[2048,2048,2048]", "trainer.max_epochs=5", "logger=csv", "test=false"]
@@ -119,6 +122,7 @@ def test_kill_during_checkpoint_write_keeps_the_last_good_one(run) -> None:
     run("train.py", "trainer=cpu", *big, "trainer.max_epochs=2", "ckpt_path=last")  # and resumes
 
 
+@pytest.mark.slow
 def test_last_checkpoint_is_the_newest_state_and_resume_starts_there(run) -> None:
     # The best checkpoint by the metric is the first epoch's (mode=min on an accuracy that rises), so an
     # older state than last.ckpt exists: ckpt_path=last must still continue from the newest.

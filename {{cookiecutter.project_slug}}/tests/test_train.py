@@ -1,4 +1,5 @@
-"""Real runs of every strategy that can run here: ranks, folders and summaries are what users rely on."""
+"""Real runs of every strategy that can run here: ranks, folders and summaries are what users rely on (README,
+"Strategies" and "One run, one folder")."""
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ from {{cookiecutter.package_name}}.harness import launch
 
 
 @pytest.mark.parametrize("trainer", ["ddp", "ddp_spawn"])
+@pytest.mark.slow
 def test_two_cpu_ranks_write_one_folder(run, trainer: str) -> None:
     run("train.py", f"trainer={trainer}", "trainer.accelerator=cpu", "trainer.devices=2", *FAST)
     (folder,) = run.folders()  # no stray folder from the second rank
@@ -19,6 +21,7 @@ def test_two_cpu_ranks_write_one_folder(run, trainer: str) -> None:
     assert [p.name for p in folder.glob("*.log")] == ["train.log"]
 
 
+@pytest.mark.slow
 def test_eval_from_checkpoint_writes_its_own_summary(run) -> None:
     run("train.py", "trainer=cpu", *FAST)
     (train_folder,) = run.folders()
@@ -62,6 +65,7 @@ for seed in (1, 2):
 """
 
 
+@pytest.mark.slow
 def test_two_runs_in_one_process_get_a_folder_each_and_leave_nothing_behind(run, tmp_path) -> None:
     names = ["MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK", launch.RUN_ID_ENV]
     names.append(launch.RUN_CONFIG_ENV)
@@ -76,6 +80,7 @@ def test_two_runs_in_one_process_get_a_folder_each_and_leave_nothing_behind(run,
         assert run.summary(folder)["world_size"] == 2
 
 
+@pytest.mark.slow
 def test_a_config_larger_than_the_environment_allows_trains_under_ddp(run, tmp_path) -> None:
     # 8,000 items (~200 KB resolved): more than Linux lets one environment variable hold (128 KiB).
     (tmp_path / "notes").mkdir()
