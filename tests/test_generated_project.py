@@ -21,6 +21,27 @@ def test_generated_test_suite_passes(default_project: Path) -> None:
     assert " passed" in result.stdout and " deselected" not in result.stdout
 
 
+# Every answer a user may give otherwise than the defaults, in one render (the wandb logger: test_render.py checks
+# that no generated test needs a logger package its render does not install).
+OTHER_ANSWERS = {
+    "project_name": "Other Answers",
+    "python_version": "3.10",
+    "logger": "csv",
+    "license": "none",
+    "github_actions": False,
+    "slurm_gpus_per_node": 0,
+    "slurm_partition": "cpu-short,cpu_long",
+    "slurm_time": "90",
+}
+
+
+def test_fast_tier_passes_on_a_render_with_other_answers(tmp_path: Path) -> None:
+    project = render(tmp_path, **OTHER_ANSWERS)
+    result = run_in(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", timeout=1800)  # as a user types it
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
+
+
 def collected(project: Path, *args: str) -> set[str]:
     """The test ids `pytest <args>` would run in the project."""
     result = run_in(project, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args)
