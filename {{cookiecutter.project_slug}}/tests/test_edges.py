@@ -6,7 +6,6 @@ Kill-and-resume at the edges (dropout, gradient clipping, workers) sits in test_
 test_model_parallel.py, beside the default cells it shares its runs with.
 """
 
-import importlib.util
 import os
 import pickle
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed.checkpoint as dcp
-from conftest import FAST
+from conftest import FAST, OFFLINE, OWN_LOGGER
 
 from {{cookiecutter.package_name}}.harness import consolidate
 
@@ -81,12 +80,11 @@ def test_model_parallel_on_one_device_trains_saves_tests_and_evaluates(run) -> N
 @pytest.mark.slow
 def test_overrides_with_interpolations_resolve_and_environment_text_stays_unread(run) -> None:
     secret = "tok-0123456789abcdef-secret"
-    env = {"LR": "0.02", "MY_TOKEN": secret, "TAG": "mine"}
-    logger = "logger=tensorboard" if _installed("tensorboard") else "logger=csv"  # hparams reach TensorBoard too
+    env = {"LR": "0.02", "MY_TOKEN": secret, "TAG": "mine", **OFFLINE, "HOME": str(run.root)}
     overrides = ["model.optimizer.lr=${oc.env:LR,0.01}", "+note=${seed}", "tags=[${oc.env:TAG,x}]"]
     overrides += ["+token=${oc.env:MY_TOKEN}"]
     short = ["trainer=cpu", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"]
-    result = run("train.py", *short, logger, *overrides, env=env)
+    result = run("train.py", *short, OWN_LOGGER, *overrides, env=env)  # the render's logger: its files too
     (folder,) = run.folders()
     summary = run.summary(folder)
     assert summary["overrides"][-4:] == overrides and summary["tags"] == ["mine"]  # as typed; the tag as read
@@ -98,10 +96,6 @@ def test_overrides_with_interpolations_resolve_and_environment_text_stays_unread
     assert secret not in result.stdout + result.stderr
     # eval.py (and generate.py, which starts the same way) take such overrides too
     run("eval.py", f"ckpt_path={summary['last_ckpt_path']}", "trainer=cpu", "+note=${seed}", env=env)
-
-
-def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 class RunsCode:
