@@ -16,7 +16,7 @@ EVERY_TEST = ["-m", "slow or not slow"]  # plain `pytest` in the project runs it
 
 def test_generated_test_suite_passes(default_project: Path) -> None:
     # Both tiers, in one pytest process.
-    result = run_in(default_project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *EVERY_TEST, timeout=1800)
+    result = run_in(default_project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *EVERY_TEST, timeout=3000)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and " deselected" not in result.stdout
 
