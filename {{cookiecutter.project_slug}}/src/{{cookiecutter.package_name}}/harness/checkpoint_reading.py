@@ -41,20 +41,20 @@ class _MetadataUnpickler(pickle.Unpickler):
         raise UnreadableCheckpoint(f"its .metadata names {module}.{name}, which no checkpoint holds")
 
 
-def check(path: Path) -> None:
-    """Raise UnreadableCheckpoint unless `path` (a .ckpt file or a sharded checkpoint's folder) reads safely."""
+def check(path: Path) -> dict:
+    """Raise UnreadableCheckpoint unless `path` (a .ckpt file or a sharded checkpoint's folder) reads safely;
+    return its entries (global_step, callbacks' states; a folder's meta.pt), memory-mapped: tensors not read."""
     try:
         if path.is_dir():
-            _check_folder(path)
-        else:  # memory-mapped: reads the pickle's index, not the tensors
-            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            return _check_folder(path)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except UnreadableCheckpoint:
         raise
     except Exception as error:
         raise UnreadableCheckpoint(reason(error)) from None
 
 
-def _check_folder(folder: Path) -> None:
+def _check_folder(folder: Path) -> dict:
     if not (folder / ".metadata").is_file() or not (folder / "meta.pt").is_file():
         raise UnreadableCheckpoint("it has no .metadata or meta.pt, so it is not a whole sharded checkpoint")
     with open(folder / ".metadata", "rb") as file:
@@ -73,7 +73,7 @@ def _check_folder(folder: Path) -> None:
         with open(folder / place.relative_path, "rb") as file:  # what torch would load with weights_only=False
             file.seek(place.offset)
             torch.load(io.BytesIO(file.read(place.length)), weights_only=True)
-    torch.load(folder / "meta.pt", map_location="cpu", weights_only=True, mmap=True)
+    return torch.load(folder / "meta.pt", map_location="cpu", weights_only=True, mmap=True)
 
 
 def reason(error: Exception) -> str:

@@ -29,15 +29,10 @@ def checkpoints_of(run_dir: Path) -> list[Path]:
 def saved_state(path: Path) -> dict:
     """A checkpoint's entries besides the weights (global_step, callbacks' states), read without its tensors;
     UnreadableCheckpoint (harness/checkpoint_reading.py) for one that cannot be read safely."""
-    import torch  # here: Hydra's resolvers import this module, and `--help` need not import torch
-
+    # here: it imports torch, which `--help` need not
     from {{cookiecutter.package_name}}.harness import checkpoint_reading
 
-    path = Path(path)
-    checkpoint_reading.check(path)
-    index = path / "meta.pt" if path.is_dir() else path  # a sharded checkpoint: its progress is in meta.pt
-    # memory-mapped: reads the pickle's small index, not the tensors
-    return torch.load(index, map_location="cpu", weights_only=True, mmap=True)
+    return checkpoint_reading.check(Path(path))
 
 
 def saved_step(path: Path) -> int:
@@ -91,17 +86,18 @@ def resolve(ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer") -> str |
         ckpt_path = str(newest)
     if ckpt_path is None:
         return None
-    saved = saved_state(Path(ckpt_path)).get("callbacks", {}).get("StepSeeding", {}).get("data_parallel_size")
-    if saved is not None and saved != step_seeding.data_parallel_size(trainer):
+    state = saved_state(Path(ckpt_path))  # read once: its step and the ranks it was saved on
+    saved = state.get("callbacks", {}).get("StepSeeding", {}).get("data_parallel_size")
+    now = step_seeding.data_parallel_size(trainer)
+    if saved is not None and saved != now:
         raise ConfigError(
-            f"{ckpt_path} was saved by a run on {saved} data-parallel ranks and this command runs "
-            f"{step_seeding.data_parallel_size(trainer)}:"
+            f"{ckpt_path} was saved by a run on {saved} data-parallel ranks and this command runs {now}:"
             " continuing on another number is not exact yet (each rank's place in the data and the batch per "
             f"optimizer step would change), so run it on {saved} as before (e.g. trainer.devices={saved}), or leave "
             "out ckpt_path to start a new run."
         )
     if newest is not None:
-        step = saved_step(newest)
+        step = state.get("global_step", -1)
         rank_zero_info(f"ckpt_path=last: resuming from {newest} (step {step})")
         summary = run_dir / "summary.json"
         if summary.is_file() and json.loads(summary.read_text()).get("status") == "finished":
