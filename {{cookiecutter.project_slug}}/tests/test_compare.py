@@ -67,7 +67,7 @@ def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
     # The README asks for the same overrides when continuing a run: one left out is named.
     changes = "leaves out model.optimizer.lr=0.02 and changes trainer.max_epochs=1 -> trainer.max_epochs=2"
     assert f"this command {changes}, so the run goes on that way" in result.stdout
-    assert f"ckpt_path=last continues {run.folders()[0]}, whose training had finished (step " in result.stderr
+    assert f"ckpt_path=last continues {run.folders()[0]}, whose training had finished (step " in result.stdout
     (folder,) = run.folders()
     summary = run.summary(folder)
     assert "model.optimizer.lr=0.02" in summary["overrides"] and "trainer.max_epochs=2" in summary["overrides"]

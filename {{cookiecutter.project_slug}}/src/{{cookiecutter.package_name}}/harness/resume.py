@@ -10,6 +10,7 @@ the same way (Lightning's own `ckpt_path="last"` ignores the hpc checkpoints).
 """
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
 if TYPE_CHECKING:
     import lightning as L
+
+log = logging.getLogger(__name__)
 
 
 def checkpoints_of(run_dir: Path) -> list[Path]:
@@ -73,7 +76,7 @@ def latest_run(runs_dir: Path, among: list[Path] | None = None) -> Path | None:
 def resolve(ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer") -> str | None:
     """What to pass to `trainer.fit(ckpt_path=...)`: `last` found, and the checkpoint refused in one sentence if
     `trainer` splits the data over another number of ranks than the run it continues."""
-    from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn  # here: Hydra's resolvers import this
+    from lightning.pytorch.utilities import rank_zero_info, rank_zero_only  # here: Hydra's resolvers import this
 
     from {{cookiecutter.package_name}}.harness.callbacks import step_seeding
 
@@ -101,7 +104,7 @@ def resolve(ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer") -> str |
         rank_zero_info(f"ckpt_path=last: resuming from {newest} (step {step})")
         summary = run_dir / "summary.json"
         if summary.is_file() and json.loads(summary.read_text()).get("status") == "finished":
-            rank_zero_warn(
+            rank_zero_only(log.warning)(  # a log line, as the console's others: not a Python warning's file:line
                 f"ckpt_path=last continues {run_dir}, whose training had finished (step {step}): it trains on only "
                 "if this command asks for more (trainer.max_epochs), else it tests again; for a new run leave out "
                 "ckpt_path, to continue another: hydra.run.dir=<its folder> ckpt_path=last."
