@@ -8,6 +8,7 @@ ranks compute as those Lightning starts itself, whose exact resume tests/test_re
 import importlib.util
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -95,7 +96,8 @@ def assert_one_run_then_resumed(tmp_path: Path, command: str, straight: tuple[st
 @pytest.mark.slow
 def test_torchrun_ranks_share_one_folder_and_resume_exactly(tmp_path: Path) -> None:
     folder = assert_one_run_then_resumed(tmp_path, TORCHRUN)
-    assert folder.name.startswith("torchrun-")  # named by torchrun's run id, the same on every rank
+    # Named by torchrun's start, the same on every rank, sorting with the runs without a launcher (not a UUID).
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", folder.name), folder.name
 
 
 @needs_two_cores

@@ -50,7 +50,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule, model, trainer = build(cfg)
-    ckpt_path = resume.resolve(cfg.get("ckpt_path"), Path(cfg.paths.output_dir), trainer)
+    ckpt_path = resume.resolve(cfg.get("ckpt_path"), Path(cfg.paths.output_dir), trainer, datamodule)
     # weights_only: a checkpoint builds tensors and plain values only, never objects that could run code
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     # Kept before testing: under trainer=model_parallel the test starts with none of fit's metrics.

@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 import threading
+import uuid
 
 
 def slurm_managed() -> bool:
@@ -29,6 +30,25 @@ def global_rank() -> int:
     if (world := mpi_world()) is not None:
         return world[0]
     return 0
+
+
+def torchrun_standalone_start() -> float | None:
+    """When `torchrun --standalone` started (seconds since the epoch), the same on every rank and restart; None
+    for other launchers, or where /proc is missing.
+
+    Standalone makes up a UUID for its run id, which would name the folder without sorting by date. Its ranks are
+    on one machine and are all children of the torchrun process, so they read the same start time from /proc
+    (whole seconds: the boot time is whole, and ticks are counted from it).
+    """
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID", "")
+    try:
+        uuid.UUID(run_id)
+        with open(f"/proc/{os.getppid()}/stat") as stat, open("/proc/stat") as system:
+            ticks = int(stat.read().rpartition(")")[2].split()[19])  # field 22, starttime (the name may hold ")")
+            boot = next(int(line.split()[1]) for line in system if line.startswith("btime "))
+    except (ValueError, OSError, StopIteration):
+        return None
+    return boot + ticks // os.sysconf("SC_CLK_TCK")
 
 
 # The rank and number of ranks that mpirun / mpiexec give each process: Open MPI's, then MPICH's and Intel MPI's.

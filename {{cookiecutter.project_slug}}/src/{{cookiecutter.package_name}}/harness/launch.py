@@ -54,7 +54,8 @@ def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
       own: an `srun` step after the first adds `.<step>`; a run started without srun adds `-2`, `-3`...
       unless it continues (`ckpt_path=last`: the newest of the job's folders that has checkpoints).
     - With `ckpt_path=last` elsewhere: the newest earlier run that has checkpoints, to continue it.
-    - Under torchrun: `torchrun-<its run id>` (`--standalone` makes one up), the same on every rank.
+    - Under torchrun: `torchrun-<its --rdzv-id>`, the same on every rank; with `--standalone` (which makes up
+      a UUID for it), the time torchrun started, which every rank reads from the one torchrun process.
     - Otherwise the start time (under mpirun: rank zero's, broadcast to the other ranks).
     Decided once per run and handed down in an environment variable, so that jobs a sweep submits
     (submitit), and those jobs when resubmitted, land in the folders the sweep started.
@@ -69,7 +70,9 @@ def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
             torchrun = os.environ.get("TORCHELASTIC_RUN_ID", "none")  # the same on every rank and restart
             if ckpt_path == "last" and previous is not None:
                 name = previous.name
-            elif torchrun != "none":  # ranks started by torchrun name the folder alone: not from the clock
+            elif (started := cluster.torchrun_standalone_start()) is not None:
+                name = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(started))
+            elif torchrun != "none":  # ranks started by torchrun name the folder alone: not from their clocks
                 name = f"torchrun-{torchrun}"
             else:
                 name = time.strftime("%Y-%m-%d_%H-%M-%S")

@@ -73,13 +73,17 @@ def latest_run(runs_dir: Path, among: list[Path] | None = None) -> Path | None:
     return max(written, key=lambda entry: entry[0])[1] if written else None
 
 
-def resolve(ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer") -> str | None:
-    """What to pass to `trainer.fit(ckpt_path=...)`: `last` found, and the checkpoint refused in one sentence if
-    `trainer` splits the data over another number of ranks than the run it continues."""
+def resolve(
+    ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer", datamodule: "L.LightningDataModule"
+) -> str | None:
+    """What to pass to `trainer.fit(ckpt_path=...)`: `last` found. Adds to `trainer` the callback that keeps the
+    samples per optimizer step of the run it continues, on any number of ranks, or refuses in one sentence."""
     from lightning.pytorch.utilities import rank_zero_info, rank_zero_only  # here: Hydra's resolvers import this
 
-    from {{cookiecutter.package_name}}.harness.callbacks import step_seeding
+    from {{cookiecutter.package_name}}.harness.callbacks.data_position import DataPosition
 
+    data_position = DataPosition(getattr(datamodule, "hparams", {}).get("batch_size"))
+    trainer.callbacks.append(data_position)  # in every run: its checkpoints say what a continuation must keep
     newest = None
     if ckpt_path == "last":
         newest = newest_checkpoint(run_dir)
@@ -89,16 +93,8 @@ def resolve(ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer") -> str |
         ckpt_path = str(newest)
     if ckpt_path is None:
         return None
-    state = saved_state(Path(ckpt_path))  # read once: its step and the ranks it was saved on
-    saved = state.get("callbacks", {}).get("StepSeeding", {}).get("data_parallel_size")
-    now = step_seeding.data_parallel_size(trainer)
-    if saved is not None and saved != now:
-        raise ConfigError(
-            f"{ckpt_path} was saved by a run on {saved} data-parallel ranks and this command runs {now}:"
-            " continuing on another number is not exact yet (each rank's place in the data and the batch per "
-            f"optimizer step would change), so run it on {saved} as before (e.g. trainer.devices={saved}), or leave "
-            "out ckpt_path to start a new run."
-        )
+    state = saved_state(Path(ckpt_path))  # read once: its step and how it was trained
+    data_position.plan(state, trainer, ckpt_path)
     if newest is not None:
         step = state.get("global_step", -1)
         rank_zero_info(f"ckpt_path=last: resuming from {newest} (step {step})")

@@ -41,14 +41,6 @@ def data_parallel_size(trainer: L.Trainer) -> int:
 class StepSeeding(Callback):
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self.data_parallel_size = 1
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self.data_parallel_size = data_parallel_size(trainer)
-
-    def state_dict(self) -> dict[str, Any]:
-        # In every checkpoint: the draws, the data order and the batch per step hang on it (harness/resume.py).
-        return {"data_parallel_size": self.data_parallel_size}
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         position = (self.seed, trainer.current_epoch, batch_idx, data_parallel_rank(trainer))
