@@ -11,8 +11,9 @@ does not resume exactly (tests/test_resume.py, Lightning 2.6, torchdata 0.11):
 Here the order is a function of (seed, epoch) alone, torchdata's StatefulDistributedSampler counts what the
 epoch served, and the epoch is set before the first iterator exists.
 
-Limits: a mid-epoch checkpoint resumes with the same `num_workers` and number of ranks only, and random
-transforms inside a Dataset are not replayed (harness/callbacks/step_seeding.py says why).
+On another number of ranks, harness/callbacks/data_position.py moves each rank to the same place in the order.
+Limits: a mid-epoch checkpoint resumes with the same `num_workers` only, and random transforms inside a Dataset
+are not replayed (harness/callbacks/step_seeding.py says why).
 """
 
 import os
