@@ -17,8 +17,8 @@ from conftest import project_env
 from test_readme import readme_commands
 
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "logger=csv"]
-# Long enough to be preempted mid-run: 10 epochs of 79 steps per rank.
-LONG = ["trainer.max_epochs=10", "data.batch_size=8", "logger=csv"]
+# Long enough to be preempted mid-run: 4 epochs of 79 steps per rank.
+LONG = ["trainer.max_epochs=4", "data.batch_size=8", "logger=csv"]
 
 
 def run_folders(project: Path) -> list[Path]:
@@ -91,8 +91,8 @@ def test_readme_interactive_srun(slurm_cluster, cluster_project: Path) -> None:
     assert folder.name.startswith("slurm-") and summary(folder)["world_size"] == 2
 
 
-# The GPT example, smaller: 2 epochs of ~58 steps per rank.
-GPT = ["experiment=gpt", "data.corpus_mb=0.25", "trainer.max_epochs=2", "model.net.n_layer=2", "logger=csv"]
+# The GPT example, smaller: 2 epochs of ~29 steps per rank.
+GPT = ["experiment=gpt", "data.corpus_mb=0.125", "trainer.max_epochs=2", "model.net.n_layer=2", "logger=csv"]
 
 
 # The same GPT sharded (FSDP2) over the two nodes: its checkpoints are folders.

@@ -13,8 +13,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from {{cookiecutter.package_name}}.models.nets.gpt import GPT
 
-# 58 steps an epoch on 2 ranks: killed in the second epoch, after the checkpoint at step 100.
-SMALL = ["experiment=gpt", "data.corpus_mb=0.25", "trainer.max_epochs=3", "trainer.deterministic=true"]
+# 58 steps an epoch on 2 ranks: killed in the second (and last) epoch, after the checkpoint at step 100.
+SMALL = ["experiment=gpt", "data.corpus_mb=0.25", "trainer.max_epochs=2", "trainer.deterministic=true"]
 SMALL += ["model.sample_tokens=0", "logger=csv", "test=false"]
 
 

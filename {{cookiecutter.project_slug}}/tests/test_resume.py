@@ -14,8 +14,9 @@ import torch
 from {{cookiecutter.package_name}}.harness import consolidate, resume
 from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_io
 
-# Deterministic and slow enough to be killed mid-run: 158 steps per epoch on one process.
-EXACT = ["trainer.deterministic=true", "trainer.max_epochs=3", "data.batch_size=8", "logger=csv", "test=false"]
+# Deterministic and slow enough to be killed mid-run: 158 steps per epoch on one process. Two epochs: a kill in
+# the second proves the resumed order is that epoch's, and the runs stay short (CI's time is a budget).
+EXACT = ["trainer.deterministic=true", "trainer.max_epochs=2", "data.batch_size=8", "logger=csv", "test=false"]
 
 
 def start(run, *overrides: str, console: Path | None = None) -> subprocess.Popen:
@@ -103,7 +104,9 @@ def assert_resumes_bit_identical(
     resumed, expected = run.summary(killed), undisturbed.summary(reference)
     assert (resumed["global_step"], resumed["epochs"]) == (expected["global_step"], expected["epochs"])
     validation = {k: v for k, v in expected["metrics"].items() if k.startswith("val/")}
-    assert validation and {k: resumed["metrics"][k] for k in validation} == validation
+    # Rounded to 6 digits in summary.json; where the weights differ by rounding (`weights_within`), the last may too.
+    closeness = pytest.approx(validation, rel=1e-5) if weights_within else validation
+    assert validation and {k: resumed["metrics"][k] for k in validation} == closeness
     a, b = weights(killed), weights(reference)
     assert a.keys() == b.keys()
     for key in a:
