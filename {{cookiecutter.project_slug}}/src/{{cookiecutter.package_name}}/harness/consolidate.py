@@ -19,8 +19,9 @@ from typing import Any
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
 
-def full_checkpoint(folder: Path) -> dict[str, Any]:
-    """The checkpoint in `folder` gathered whole, in this one process: meta.pt plus every shard's weights."""
+def full_checkpoint(folder: Path, optimizer: bool = False) -> dict[str, Any]:
+    """The checkpoint in `folder` gathered whole, in this one process: meta.pt plus every shard's weights, and with
+    `optimizer` the optimizers' state as `torch.optim` keeps it (what a run continued without sharding loads)."""
     import torch
     from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
@@ -35,7 +36,23 @@ def full_checkpoint(folder: Path) -> dict[str, Any]:
         shards = torch.load(Path(scratch) / "full.pt", map_location="cpu", weights_only=True)
     checkpoint = torch.load(folder / "meta.pt", map_location="cpu", weights_only=True)
     checkpoint["state_dict"] = shards["state_dict"] if "state_dict" in shards else shards["model"]  # fsdp: "model"
+    if optimizer:
+        optimizers = sorted((key for key in shards if key.startswith("optimizer_")), key=lambda k: int(k.split("_")[1]))
+        checkpoint["optimizer_states"] = [_numbered(shards[key]) for key in optimizers]
     return checkpoint
+
+
+def _numbered(state: dict[str, Any]) -> dict[str, Any]:
+    """An optimizer's state keyed by parameter names (as torch.distributed.checkpoint saves it) keyed instead by
+    position in its parameter groups, as `Optimizer.load_state_dict` takes it: the same optimizer built again by
+    configure_optimizers lists the same parameters in the same order."""
+    position = {name: i for i, name in enumerate(name for group in state["param_groups"] for name in group["params"])}
+    return {
+        "state": {position[name]: value for name, value in state["state"].items()},
+        "param_groups": [
+            {**group, "params": [position[name] for name in group["params"]]} for group in state["param_groups"]
+        ],
+    }
 
 
 def consolidate(folder: Path, out: Path) -> Path:

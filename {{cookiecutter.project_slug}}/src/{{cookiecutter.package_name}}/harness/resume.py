@@ -93,6 +93,15 @@ def resolve(
         ckpt_path = str(newest)
     if ckpt_path is None:
         return None
+    from lightning.pytorch.strategies import ModelParallelStrategy
+
+    if isinstance(trainer.strategy, ModelParallelStrategy) and Path(ckpt_path).is_file():
+        raise ConfigError(
+            f"{ckpt_path} is one file, written by a run without sharding, and continuing such a run under "
+            "trainer=model_parallel is not supported yet (Lightning's loading of a whole checkpoint into sharded "
+            "parameters fails on the optimizer's state): continue it with the trainer it was trained with, or leave "
+            "out ckpt_path to start a new run."
+        )
     state = saved_state(Path(ckpt_path))  # read once: its step and how it was trained
     data_position.plan(state, trainer, ckpt_path)
     if newest is not None:

@@ -10,6 +10,7 @@ killed write left behind (each as large as a checkpoint) are removed at the next
 """
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,15 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
+    def load_checkpoint(self, path: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        # A sharded run's folder (trainer=model_parallel), continued without sharding (trainer=cpu, trainer=ddp):
+        # gathered whole, the optimizer's state too. Checked like every checkpoint before torch reads it.
+        if Path(path).is_dir():
+            from {{cookiecutter.package_name}}.harness.consolidate import full_checkpoint
+
+            return full_checkpoint(Path(path), optimizer=True)
+        return super().load_checkpoint(path, *args, **kwargs)
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         if "://" in str(path):  # remote storage (s3://, gs://): its own semantics, Lightning's code path
             return super().save_checkpoint(checkpoint, path, storage_options)
@@ -35,9 +45,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, file)
             file.flush()
             os.fsync(file.fileno())
+        aside = path.with_name(f".{path.name}.old")
+        if path.is_dir():  # a sharded run's folder, continued without sharding: kept aside until the file is in
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(path, aside)
         os.replace(partial, path)
         folder = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(folder)
         finally:
             os.close(folder)
+        shutil.rmtree(aside, ignore_errors=True)
