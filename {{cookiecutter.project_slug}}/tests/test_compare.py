@@ -63,9 +63,11 @@ def test_compare_reads_runs_of_any_logger_and_sorts_by_a_metric(run) -> None:
 @pytest.mark.slow
 def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
     run("train.py", *SMALL, "logger=csv", "trainer.max_epochs=1", "model.optimizer.lr=0.02", "tags=[baseline]")
-    result = run("train.py", *SMALL, "logger=csv", "trainer.max_epochs=2", "ckpt_path=last")
-    # The README asks for the same overrides when continuing a run: one left out is named.
-    changes = "leaves out model.optimizer.lr=0.02 and changes trainer.max_epochs=1 -> trainer.max_epochs=2"
+    continued = [*SMALL, "logger=csv", "trainer.max_epochs=2", "+trainer.max_steps=8", "ckpt_path=last"]
+    result = run("train.py", *continued)
+    # The README asks for the same overrides when continuing a run: one left out, added or changed is named.
+    changes = "leaves out model.optimizer.lr=0.02 and adds trainer.max_steps=8 and changes trainer.max_epochs=1 -> "
+    changes += "trainer.max_epochs=2"
     assert f"this command {changes}, so the run goes on that way" in result.stdout
     assert f"ckpt_path=last continues {run.folders()[0]}, whose training had finished (step " in result.stdout
     (folder,) = run.folders()
@@ -74,7 +76,7 @@ def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
     assert "trainer.max_epochs=1" not in summary["overrides"] and "ckpt_path=last" not in summary["overrides"]
     assert "lr=0.02" in summary["name"] and "max_epochs=2" in summary["name"] and summary["tags"] == ["baseline"]
     first, second = summary["attempts"]
-    assert second["overrides"] == [*SMALL, "logger=csv", "trainer.max_epochs=2", "ckpt_path=last"]
+    assert second["overrides"] == continued
     assert summary["started"] == first["started"] < second["started"] < summary["ended"] == second["ended"]
     assert summary["wall_time_s"] > 0 and summary["status"] == "finished" and summary["global_step"] == 8
     # The whole config reaches the loggers: the CSV logger's hparams.yaml, as the continuing command resolved it.

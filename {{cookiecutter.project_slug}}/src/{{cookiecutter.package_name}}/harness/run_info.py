@@ -62,10 +62,17 @@ def changed(earlier: list[str], overrides: list[str]) -> list[str]:
     return [f"{before[k]} -> {now[k]}" for k in before if k in now and now[k] != before[k]]
 
 
+def added(earlier: list[str], overrides: list[str]) -> list[str]:
+    """The settings this command gives that the run it continues was started without."""
+    before = {key(o) for o in earlier}
+    return [o.lstrip("+") for o in overrides if key(o) not in before and not key(o).startswith(NOT_SETTINGS)]
+
+
 def continued_differently(earlier: list[str], overrides: list[str]) -> str | None:
     """The sentence that says how this command sets up the run it continues otherwise than it was started."""
-    missing, other = left_out(earlier, overrides), changed(earlier, overrides)
+    missing, new, other = left_out(earlier, overrides), added(earlier, overrides), changed(earlier, overrides)
     differences = [f"leaves out {' '.join(missing)}"] if missing else []
+    differences += [f"adds {' '.join(new)}"] if new else []
     differences += [f"changes {', '.join(other)}"] if other else []
     if not differences:
         return None

@@ -12,8 +12,9 @@ rank to the same place in the permutation, continues with the same samples in ev
 - `plan`, before any work, keeps G on this command's ranks and batch by changing the accumulation, or refuses in
   one sentence where that cannot be done;
 - `on_load_checkpoint` moves the loader's saved place and the epoch's batch counters to the new ranks.
-And on any number: a run that `trainer.max_steps` stopped in the middle of an epoch saved that epoch as done, so
-Lightning went on in that epoch but gave the sampler the next epoch's order; it is saved as unfinished instead.
+And on any number, where `trainer.max_steps` is set (Lightning 2.6): a run it stopped in the middle of an epoch
+saved that epoch as done, so Lightning went on in that epoch but gave the sampler the next epoch's order; and a run
+continued from an epoch's end with it trained no batch of the next epoch. Both are set right in what is loaded.
 What still differs is said in the README ("Continuing on other hardware"): the order of floating-point sums, the
 random draws tied to a rank's position, the padding of an epoch's last step.
 Added to every training run by harness/resume.py rather than by a config: without it this would be silent again.
@@ -84,7 +85,9 @@ class DataPosition(Callback):
             f"{trainer.accumulate_grad_batches} accumulated = the {total} samples per optimizer step of the run "
             f"({batch} per rank x {ranks} ranks x {accumulate})."
         )
-        loaders = saved.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader") or []
+        fit = saved.get("loops", {}).get("fit_loop", {})
+        at_epoch_end = fit.get("epoch_loop.batch_progress", {}).get("is_last_batch", False)
+        loaders = [] if at_epoch_end else fit.get("state_dict", {}).get("combined_loader") or []
         done = [_samples_yielded(state) for state in loaders if not state.get("_iterator_finished")]
         if any(samples is None for samples in done):
             raise ConfigError(
@@ -104,10 +107,18 @@ class DataPosition(Callback):
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         """Lightning restores the loops from this dictionary after this hook: move the place found by `plan`."""
         loop = checkpoint["loops"]["fit_loop"]
-        epoch = loop["epoch_progress"]
-        stopped_within = not loop["epoch_loop.batch_progress"]["is_last_batch"]
-        if stopped_within and epoch["current"]["processed"] > epoch["current"]["completed"]:
-            for counts in (epoch["current"], epoch["total"]):  # stopped mid-epoch (max_steps): not done
+        epoch, progress = loop["epoch_progress"], loop["epoch_loop.batch_progress"]
+        if epoch["current"]["processed"] > epoch["current"]["completed"]:
+            if progress["is_last_batch"]:
+                # Saved at an epoch's end. Lightning counts that epoch done when it resumes, except under
+                # trainer.max_steps, where it resumed into the ended epoch and trained none of the next (2.6): done.
+                for counts in (epoch["current"], epoch["total"]):
+                    counts["completed"] = counts["processed"]
+                progress["current"] = dict.fromkeys(COUNTERS, 0)
+                progress["is_last_batch"] = False
+                loop["state_dict"]["combined_loader"] = []  # the next epoch starts from its first batch
+                return
+            for counts in (epoch["current"], epoch["total"]):  # stopped within the epoch (max_steps): not done
                 counts["processed"] -= 1
         if self.move is None:
             return
