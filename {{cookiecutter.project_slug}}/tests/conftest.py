@@ -65,6 +65,27 @@ class Runs:
         return json.loads((folder / "summary.json").read_text())
 
 
+def in_background(command: list[str], **options) -> subprocess.Popen:
+    """A run started in its own process group, for a test to stop it (signals, kills); killed after the test if the
+    test failed before stopping it: left running, it would slow every later test."""
+    process = subprocess.Popen(command, start_new_session=True, **options)
+    BACKGROUND.append(process)
+    return process
+
+
+BACKGROUND: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_running():
+    yield
+    while BACKGROUND:
+        process = BACKGROUND.pop()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 @pytest.fixture(autouse=True)
 def no_run_id_left_behind():
     """A test that composes the config in this process (compose() resolving `${run_id:}`) fixes the run id in

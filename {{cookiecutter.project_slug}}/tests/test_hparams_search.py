@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT
+from conftest import PROJECT, in_background
 from hydra import compose, initialize_config_dir
 
 from {{cookiecutter.package_name}}.harness import launch, search
@@ -137,9 +137,7 @@ def test_an_interrupted_search_resumes_from_its_storage(run) -> None:
     # Ctrl-C (SIGINT to every process of the search) while trial 2, a 2-rank DDP run, trains; then the same command.
     command = [sys.executable, *shlex.split(DDP_SEARCH), "hydra.sweeper.n_trials=4", *SHORT]
     env = {**os.environ, "PROJECT_ROOT": str(run.root), "PYTHONPATH": str(PROJECT / "src")}
-    first = subprocess.Popen(
-        command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    first = in_background(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not (search_folder(run) / "2" / ".hydra").exists():
         assert first.poll() is None and time.monotonic() < deadline
@@ -199,10 +197,7 @@ def test_the_same_search_started_again_while_it_runs_is_refused(run) -> None:
     env = {**os.environ, "PROJECT_ROOT": str(run.root), "PYTHONPATH": str(PROJECT / "src")}
     log = run.root / "first.log"
     with log.open("w") as output:
-        first = subprocess.Popen(
-            [sys.executable, *command], cwd=PROJECT, env=env, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+        first = in_background([sys.executable, *command], cwd=PROJECT, env=env, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while not (search_folder(run) / "0" / ".hydra").exists():
         assert first.poll() is None and time.monotonic() < deadline

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import in_background
 
 from {{cookiecutter.package_name}}.harness import consolidate, resume
 from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_io
@@ -23,13 +24,12 @@ def start(run, *overrides: str, console: Path | None = None) -> subprocess.Popen
     """train.py in the background; what it prints goes to the file `console`, if given."""
     env = dict(os.environ, PROJECT_ROOT=str(run.root), PYTHONPATH=str(run.project / "src"))
     with open(console or os.devnull, "w") as output:  # the process keeps its own copy of the file open
-        return subprocess.Popen(
+        return in_background(
             [sys.executable, str(run.project / "train.py"), *overrides],
             cwd=run.project,
             env=env,
             stdout=output,
             stderr=output,
-            start_new_session=True,
         )
 
 

@@ -9,6 +9,7 @@ crafted folder runs code as it is loaded (torch 2.13). Here a folder is checked 
 non-tensor value, and meta.pt, through `weights_only=True`.
 """
 
+import enum
 import io
 import pickle
 import re
@@ -32,8 +33,18 @@ class UnreadableCheckpoint(ValueError):
     """Why a checkpoint cannot be read safely, in words for the sentence that names it."""
 
 
+def _enum_member(cls: object, name: object) -> enum.Enum:
+    """What `getattr` may build in `.metadata`: a member of one of the format's enums. Python 3.11.0-3.11.4 pickle
+    enum members as getattr(enum class, member name) (Debian 12's 3.11.2 does); later versions as the class called."""
+    if isinstance(cls, type) and issubclass(cls, enum.Enum) and isinstance(name, str) and name in cls.__members__:
+        return cls[name]
+    raise UnreadableCheckpoint(f"its .metadata asks getattr for {name!r} of {cls!r}, which is no enum member")
+
+
 class _MetadataUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
+        if (module, name) == ("builtins", "getattr"):
+            return _enum_member  # the enum classes themselves pass only if they are the format's
         found = getattr(dcp_metadata, name, None) if module == dcp_metadata.__name__ else None
         is_dtype = module == "torch" and isinstance(getattr(torch, name, None), torch.dtype)
         if (module, name) in METADATA_GLOBALS or isinstance(found, type) or is_dtype:
