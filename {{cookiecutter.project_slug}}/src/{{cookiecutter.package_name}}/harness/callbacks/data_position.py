@@ -126,7 +126,6 @@ class DataPosition(Callback):
         for state in loop["state_dict"].get("combined_loader") or []:
             if not state.get("_iterator_finished"):
                 _move_loader(state, samples, batches)
-        progress = loop["epoch_loop.batch_progress"]
         shift = batches - progress["current"]["ready"]
         for counter in COUNTERS:
             progress["current"][counter] += shift
