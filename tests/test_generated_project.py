@@ -52,16 +52,16 @@ def collected(project: Path, *args: str) -> set[str]:
 
 def test_the_readmes_test_commands_select_their_tier(default_project: Path) -> None:
     readme = (default_project / "README.md").read_text()
-    assert 'pytest -m "slow or not slow"' in readme and "pytest -m slow tests/test_resume.py" in readme
+    assert 'pytest -m "slow or not slow"' in readme and "pytest -m slow tests/harness/test_resume.py" in readme
     fast, every = collected(default_project), collected(default_project, *EVERY_TEST)
     slow = every - fast
     assert fast and slow and fast < every
     # several processes: slow; a config, a refusal: fast
-    assert "tests/test_launchers.py::test_torchrun_ranks_share_one_folder_and_resume_exactly" in slow
+    assert "tests/harness/test_launchers.py::test_torchrun_ranks_share_one_folder_and_resume_exactly" in slow
     assert "tests/test_configs.py::test_strategy_table" in fast
     # a later -m replaces the project's `-m "not slow"`: a file's slow tests, by name
-    in_resume = collected(default_project, "-m", "slow", "tests/test_resume.py")
-    assert in_resume and in_resume == {test for test in slow if test.startswith("tests/test_resume.py::")}
+    in_resume = collected(default_project, "-m", "slow", "tests/harness/test_resume.py")
+    assert in_resume and in_resume == {test for test in slow if test.startswith("tests/harness/test_resume.py::")}
 
 
 def test_project_builds_with_console_scripts(default_project: Path, tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ def test_a_cpu_only_cluster_is_told_in_processes_and_minutes(tmp_path: Path, def
 
 def test_generated_tests_run_only_the_loggers_the_render_installs(tmp_path: Path) -> None:
     """pip install -e ".[dev]" installs the answered logger alone: a generated test that runs another one skips
-    without its package (conftest's needs()) or hides it on purpose, so the project's pytest is green anyway."""
+    without its package (its helpers.needs()) or hides it on purpose, so the project's pytest is green anyway."""
     import tomllib
 
     project = render(tmp_path, logger="csv")

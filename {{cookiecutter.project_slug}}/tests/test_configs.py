@@ -5,21 +5,11 @@ import hydra
 import lightning as L
 import pytest
 import torch
+from helpers import CONFIGS, compose_train, options
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import {{cookiecutter.package_name}}.harness.launch  # noqa: F401  registers the ${run_id:} and ${cluster:} resolvers
-
-CONFIGS = {{cookiecutter.package_name}}.harness.launch.CONFIG_DIR
-
-
-def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
-
-
-def compose_train(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
 
 
 @pytest.mark.parametrize("trainer", options("trainer"))

@@ -7,20 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from test_resume import DDP, MID_EPOCH, assert_resumes_bit_identical
+from helpers import DDP, GPT_SMALL, MID_EPOCH, assert_resumes_bit_identical
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from {{cookiecutter.package_name}}.models.nets.gpt import GPT
 
-# 58 steps an epoch on 2 ranks: killed in the second (and last) epoch, after the checkpoint at step 100.
-SMALL = ["experiment=gpt", "data.corpus_mb=0.25", "trainer.max_epochs=2", "trainer.deterministic=true"]
-SMALL += ["model.sample_tokens=0", "logger=csv", "test=false"]
-
 
 @pytest.mark.slow
 def test_gpt_killed_mid_epoch_resumes_bit_identical(run, tmp_path: Path) -> None:
-    assert_resumes_bit_identical(run, tmp_path, *SMALL, *DDP, *MID_EPOCH, kill_at=100)
+    assert_resumes_bit_identical(run, tmp_path, *GPT_SMALL, *DDP, *MID_EPOCH, kill_at=100)
 
 
 @pytest.mark.parametrize("sizes", [(2, 2, 32, 16), (4, 4, 64, 64)])

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FAST, PROJECT, Runs
-from test_resume import DDP, EXACT, MID_EPOCH, assert_resumes_bit_identical
+from helpers import DDP, EXACT, FAST, MID_EPOCH, PROJECT, Runs, assert_resumes_bit_identical
 
 LEAVE_OUT = shutil.ignore_patterns("logs", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.npz")
 

@@ -2,7 +2,7 @@
 
 Gap this fills: Lightning saves and restores the state of a train loader that has `state_dict` and
 `load_state_dict`, and torchdata's StatefulDataLoader is one; yet `StatefulDataLoader(shuffle=True)` alone
-does not resume exactly (tests/test_resume.py, Lightning 2.6, torchdata 0.11):
+does not resume exactly (tests/harness/test_resume.py, Lightning 2.6, torchdata 0.11):
 - its order hangs on a generator that Lightning restores only from a mid-epoch checkpoint: after an
   epoch-end resume the next epoch repeats epoch 0's order, and under DDP (where Lightning wraps the
   sampler) the generator is never saved;

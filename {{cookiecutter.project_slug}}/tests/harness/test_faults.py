@@ -10,12 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, OFFLINE, OWN_LOGGER, needs
-from test_resume import start
+from helpers import DDP, FAST, OFFLINE, OWN_LOGGER, SHARDED, needs, start
 
 from {{cookiecutter.package_name}}.harness.callbacks import stop_on_nonfinite_loss
-
-DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 
 
 @pytest.mark.parametrize("ranks", [["trainer=cpu"], pytest.param(DDP, marks=pytest.mark.slow)], ids=["1", "ddp2"])
@@ -96,9 +93,6 @@ def live_processes_in_group(group: int) -> list[int]:
         if int(fields[2]) == group and fields[0] != "Z":
             alive.append(int(stat.parent.name))
     return alive
-
-
-SHARDED = ["trainer=model_parallel", "trainer.accelerator=cpu", "trainer.devices=2"]
 
 
 def corrupt_checkpoint(run) -> str:

@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed.checkpoint as dcp
-from test_gpt import SMALL
-from test_resume import MID_EPOCH, assert_resumes_bit_identical, kill_during_next_save, start
+from helpers import GPT_SMALL, MID_EPOCH, SHARDED, assert_resumes_bit_identical, kill_during_next_save, start
 
 from {{cookiecutter.package_name}}.harness import consolidate, resume
 
-SHARDED = ["trainer=model_parallel", "trainer.accelerator=cpu", "trainer.devices=2"]
 TENSOR_PARALLEL = [*SHARDED, "trainer.strategy.tensor_parallel_size=2"]  # data_parallel_size: auto = 1
 SHORT = [
     "experiment=gpt",
@@ -54,7 +52,9 @@ def test_compiled_tensor_parallel_gpt_computes_what_one_process_computes(run) ->
 
 @pytest.mark.slow
 def test_sharded_gpt_killed_mid_epoch_resumes_bit_identical(run, tmp_path: Path) -> None:
-    assert_resumes_bit_identical(run, tmp_path, *SMALL, *SHARDED, *MID_EPOCH, kill_at=100)
+    # with dropout (masks drawn by data-parallel position and step) and loader workers (their place restored)
+    edges = ["model.net.dropout=0.1", "data.num_workers=2"]
+    assert_resumes_bit_identical(run, tmp_path, *GPT_SMALL, *SHARDED, *MID_EPOCH, *edges, kill_at=100)
 
 
 @pytest.mark.slow
@@ -63,7 +63,7 @@ def test_tensor_parallel_gpt_killed_mid_epoch_resumes_to_the_same_metrics(run, t
     # (1e-7 measured), which AdamW grows to ~2e-3 in the attention's key bias alone (its gradient is 0 in theory,
     # so its updates are normalized noise). Not bit-identical: FSDP2 above is.
     # 60 steps an epoch (of 116 with one data-parallel group): killed in the second, after the checkpoint at 100
-    two_epochs = [*SMALL, "+trainer.limit_train_batches=60"]
+    two_epochs = [*GPT_SMALL, "+trainer.limit_train_batches=60"]
     # with dropout: each tensor-parallel group draws one mask, the same again after the resume
     sharded = [*two_epochs, *TENSOR_PARALLEL, *MID_EPOCH, "model.net.dropout=0.1"]
     assert_resumes_bit_identical(run, tmp_path, *sharded, kill_at=100, weights_within=1e-2)

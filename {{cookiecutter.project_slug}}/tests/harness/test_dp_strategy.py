@@ -9,8 +9,8 @@ import hydra
 import lightning as L
 import pytest
 import torch
+from helpers import compose_train
 from lightning.pytorch.strategies import StrategyRegistry
-from test_configs import compose_train
 from torch import nn
 from torch.nn.parallel import scatter_gather
 

@@ -2,8 +2,12 @@
 interpolated or secret override, an unreadable or hostile checkpoint) is right by numbers, or refused in one
 sentence before any work. The README's "Bad input" rows and "Resume" promises, where default tests do not go.
 
-Kill-and-resume at the edges (dropout, gradient clipping, workers) sits in test_resume.py and
-test_model_parallel.py, beside the default cells it shares its runs with.
+The rest of the edge matrix sits beside the default cells it shares runs with:
+| kill, then ckpt_path=last: bit for bit | test_resume.py: 1 rank, ddp, ddp_spawn; dropout in each, clipping,   |
+|                                        | workers, bf16-mixed. test_model_parallel.py: FSDP2 with dropout and   |
+|                                        | workers; tensor parallel with dropout (same metrics)                  |
+| sharded = unsharded, by numbers        | test_model_parallel.py (clipping in every GPT cell), and here         |
+| the checkpoint in eval.py, generate.py | here (one device), test_model_parallel.py (2 ranks), test_train.py    |
 """
 
 import enum
@@ -18,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed.checkpoint as dcp
-from conftest import FAST, OFFLINE, OWN_LOGGER, Runs
+from helpers import FAST, OFFLINE, OWN_LOGGER, Runs
 
 from {{cookiecutter.package_name}}.harness import checkpoint_reading, consolidate
 

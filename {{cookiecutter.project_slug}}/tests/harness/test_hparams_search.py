@@ -7,7 +7,6 @@ completed.
 """
 
 import importlib.util
-import json
 import os
 import shlex
 import signal
@@ -15,53 +14,17 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from conftest import PROJECT, in_background
+from helpers import NO_OPTUNA, PROJECT, SEARCH_SHORT, in_background, prunes_and_reports_the_best, search_folder, trials
 from hydra import compose, initialize_config_dir
 
 from {{cookiecutter.package_name}}.harness import launch, search
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
-NO_OPTUNA = "hparams_search needs the optuna extra: pip install -e '.[optuna]'"
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason=NO_OPTUNA)
 
-# 3 short epochs (3 validations) a trial; pruning may start after one completed trial, at the 2nd validation.
-SHORT = ["trainer.max_epochs=3", "+trainer.limit_train_batches=5", "+trainer.limit_val_batches=2", "logger=csv"]
-SHORT += ["test=false", "hydra.sweeper.pruner.n_startup_trials=1"]
 DDP_SEARCH = "train.py -m hparams_search=digits_optuna trainer=ddp trainer.accelerator=cpu trainer.devices=2"
-
-
-def search_folder(run, study: str = "digits_optuna") -> Path:
-    return run.root / "logs" / "train" / "multiruns" / study
-
-
-def trials(run, study: str = "digits_optuna") -> list[dict]:
-    """search.json's trials: the ones that count towards n_trials."""
-    return json.loads((search_folder(run, study) / "search.json").read_text())["trials"]
-
-
-def prunes_and_reports_the_best(run, command: str, world_size: int = 2) -> None:
-    """The README's search: 4 trials, each a run of `world_size` ranks, at least one pruned, the best printed."""
-    pytest.importorskip("optuna", reason=NO_OPTUNA)
-    result = run("train.py", *shlex.split(command)[2:], *SHORT)
-    output = result.stdout + result.stderr
-    found = trials(run)
-    assert [t["number"] for t in found] == [0, 1, 2, 3]
-    states = [t["state"] for t in found]
-    assert "pruned" in states and "complete" in states, states
-    best = max((t for t in found if t["state"] == "complete"), key=lambda t: t["value"])
-    assert f"Best: trial {best['number']}, val/acc={best['value']:.6g}" in output
-    assert output.count("Launching 1 jobs locally") == 4  # one launch per trial, no rank started the search again
-    steps = {}
-    for trial in found:
-        summary = run.summary(search_folder(run) / str(trial["number"]))  # the job's folder is the trial's number
-        assert summary["world_size"] == world_size and summary["trial"]["number"] == trial["number"]
-        assert summary["trial"]["pruned"] == (trial["state"] == "pruned")
-        steps[trial["state"]] = steps.get(trial["state"], set()) | {summary["global_step"]}
-    assert steps["complete"] == {15}  # 3 epochs of 5 steps
-    assert max(steps["pruned"]) < 15  # both ranks stopped early, after the same validation (or they would hang)
 
 
 @pytest.mark.slow
@@ -122,11 +85,11 @@ def test_a_run_that_exits_fails_its_trial_not_the_search() -> None:
 def test_failed_trials_are_counted_and_a_config_mistake_stops_the_search(run) -> None:
     # lr=1e30: a NaN loss in every trial; each fails, the search goes on to its 2 trials
     result = run("train.py", "hparams_search=digits_optuna", "trainer=cpu", "model.optimizer.lr=choice(1e30)",
-                 "hydra.sweeper.n_trials=2", *SHORT)  # fmt: skip
+                 "hydra.sweeper.n_trials=2", *SEARCH_SHORT)  # fmt: skip
     assert [t["state"] for t in trials(run)] == ["fail", "fail"]
     assert "2 trials (2 failed); none completed" in result.stdout + result.stderr
     mistake = run("train.py", "hparams_search=digits_optuna", "trainer=cpu", "optimized_metric=val/acx",
-                  "hydra.sweeper.study_name=typo", *SHORT, check=False)  # fmt: skip
+                  "hydra.sweeper.study_name=typo", *SEARCH_SHORT, check=False)  # fmt: skip
     assert mistake.returncode != 0 and "Traceback" not in mistake.stderr
     assert "ERROR: trial 0: optimized_metric=val/acx is not a metric this run logs" in mistake.stderr
     assert "#0 :" in mistake.stdout + mistake.stderr and "#1 :" not in mistake.stdout + mistake.stderr  # at trial 0
@@ -135,7 +98,7 @@ def test_failed_trials_are_counted_and_a_config_mistake_stops_the_search(run) ->
 @pytest.mark.slow
 def test_an_interrupted_search_resumes_from_its_storage(run) -> None:
     # Ctrl-C (SIGINT to every process of the search) while trial 2, a 2-rank DDP run, trains; then the same command.
-    command = [sys.executable, *shlex.split(DDP_SEARCH), "hydra.sweeper.n_trials=4", *SHORT]
+    command = [sys.executable, *shlex.split(DDP_SEARCH), "hydra.sweeper.n_trials=4", *SEARCH_SHORT]
     env = {**os.environ, "PROJECT_ROOT": str(run.root), "PYTHONPATH": str(PROJECT / "src")}
     first = in_background(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -193,7 +156,7 @@ def test_a_resumed_trial_reports_on_from_its_checkpoint(tmp_path) -> None:
 def test_the_same_search_started_again_while_it_runs_is_refused(run) -> None:
     import optuna
 
-    command = ["train.py", "hparams_search=digits_optuna", "trainer=cpu", "hydra.sweeper.n_trials=2", *SHORT]
+    command = ["train.py", "hparams_search=digits_optuna", "trainer=cpu", "hydra.sweeper.n_trials=2", *SEARCH_SHORT]
     env = {**os.environ, "PROJECT_ROOT": str(run.root), "PYTHONPATH": str(PROJECT / "src")}
     log = run.root / "first.log"
     with log.open("w") as output:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT
+from helpers import PROJECT
 
 from {{cookiecutter.package_name}}.harness import console
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 import yaml
-from conftest import OFFLINE, OWN_LOGGER, needs
+from helpers import OFFLINE, OWN_LOGGER, needs
 from rich.console import Console
 
 from {{cookiecutter.package_name}} import compare

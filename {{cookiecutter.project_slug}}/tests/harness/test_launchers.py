@@ -2,7 +2,7 @@
 
 Each README command starts 2 CPU ranks of train.py: one run, in one folder, with world size 2; `ckpt_path=last`
 then continues that folder from its last step; under mpirun also to the weights of a run never stopped (torchrun's
-ranks compute as those Lightning starts itself, whose exact resume tests/test_resume.py checks).
+ranks compute as those Lightning starts itself, whose exact resume tests/harness/test_resume.py checks).
 """
 
 import importlib.util
@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, PROJECT
-from test_readme import readme_commands
+from helpers import FAST, PROJECT, readme_commands
 
 TORCHRUN = "torchrun --standalone --nproc-per-node=2 train.py trainer=ddp_multinode trainer.accelerator=cpu"
 MPIRUN = "mpirun -np 2 python train.py trainer=ddp_multinode trainer.accelerator=cpu"

@@ -5,7 +5,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from conftest import needs
+from helpers import needs
 
 # 4 steps per epoch, each one logged
 SMALL = ["+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "trainer.log_every_n_steps=1"]

@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-from conftest import FAST
+from helpers import FAST
 
 from {{cookiecutter.package_name}}.harness import launch
 

@@ -1,0 +1,85 @@
+"""Nothing lost: a killed run resumed with ckpt_path=last ends exactly where an undisturbed run ends (README,
+"Resume": exact, safe to kill)."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import DDP, EXACT, MID_EPOCH, assert_resumes_bit_identical, kill_during_next_save, saved, start
+
+from {{cookiecutter.package_name}}.harness import resume
+from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_io
+
+SPAWN = ["trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2"]
+WORKERS = ["data.num_workers=2"]
+CLIPPED = ["+trainer.gradient_clip_val=0.05"]  # clips most steps; the digits MLP has dropout 0.1 in every cell
+BF16 = ["trainer.precision=bf16-mixed"]
+
+
+# Killed in the second epoch (158 steps an epoch on 1 rank, 79 on 2), where the order depends on the epoch.
+# The cells off the default path: every one with dropout, and clipping, workers, bf16-mixed, ddp_spawn.
+@pytest.mark.parametrize(
+    ("variant", "kill_at"),
+    [([], 0), (SPAWN, 0), (WORKERS, 0), (MID_EPOCH + BF16, 200), (DDP + MID_EPOCH + CLIPPED, 100)]
+    + [(WORKERS + MID_EPOCH, 200)],
+    ids=["1-epoch-end", "spawn2-epoch-end", "1-epoch-end-w2", "1-mid-epoch-bf16", "ddp2-mid-epoch-clip"]
+    + ["1-mid-epoch-w2"],
+)
+@pytest.mark.slow
+def test_killed_run_resumes_bit_identical(run, tmp_path: Path, variant: list[str], kill_at: int) -> None:
+    assert_resumes_bit_identical(run, tmp_path, *variant, *EXACT, kill_at=kill_at)
+
+
+@pytest.mark.slow
+def test_kill_during_checkpoint_write_keeps_the_last_good_one(run) -> None:
+    # A big network makes each checkpoint ~100 MB: slow enough to be caught in the middle of writing.
+    big = ["model.net.hidden=[2048,2048,2048]", "trainer.max_epochs=5", "logger=csv", "test=false"]
+    kill_during_next_save(run, start(run, "trainer=cpu", *big), "last.ckpt")
+    (folder,) = run.folders()
+    checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)  # loads: not truncated
+    assert checkpoint["global_step"] > 0
+    run("train.py", "trainer=cpu", *big, "trainer.max_epochs=2", "ckpt_path=last")  # and resumes
+
+
+@pytest.mark.slow
+def test_last_checkpoint_is_the_newest_state_and_resume_starts_there(run) -> None:
+    # The best checkpoint by the metric is the first epoch's (mode=min on an accuracy that rises), so an
+    # older state than last.ckpt exists: ckpt_path=last must still continue from the newest.
+    older_best = ["callbacks.model_checkpoint.mode=min", "trainer.max_epochs=6", "data.batch_size=16", "logger=csv"]
+    process = start(run, "trainer=cpu", *older_best, "test=false")
+    deadline = time.monotonic() + 300
+    while not list(run.root.glob("logs/train/runs/*/checkpoints/last.ckpt")) or saved(run) < 3 * 79:
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    (folder,) = run.folders()
+    steps = {p.name: resume.saved_step(p) for p in (folder / "checkpoints").glob("*.ckpt")}
+    assert steps["last.ckpt"] == max(steps.values()) > min(steps.values())  # the best is older
+    result = run("train.py", "trainer=cpu", *older_best, "ckpt_path=last")
+    assert f"ckpt_path=last: resuming from {folder}/checkpoints/last.ckpt" in result.stdout + result.stderr
+    assert run.summary(folder)["global_step"] == resume.saved_step(folder / "checkpoints" / "last.ckpt") == 6 * 79
+
+
+def test_resume_picks_the_checkpoint_with_most_steps_whatever_the_file_times(tmp_path: Path) -> None:
+    # Successive requeues run on nodes whose clocks differ: the newer file can carry the older time.
+    torch.save({"global_step": 900}, tmp_path / "hpc_ckpt_2.ckpt")
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"global_step": 500}, tmp_path / "checkpoints" / "last.ckpt")
+    os.utime(tmp_path / "hpc_ckpt_2.ckpt", (1_000, 1_000))
+    (tmp_path / "checkpoints" / ".last.ckpt.partial").write_bytes(b"killed mid-write")
+    assert resume.newest_checkpoint(tmp_path) == tmp_path / "hpc_ckpt_2.ckpt"
+
+
+def test_atomic_checkpoint_io_clears_what_a_killed_write_left_and_refuses_storage_options(tmp_path: Path) -> None:
+    io = atomic_checkpoint_io.AtomicCheckpointIO()
+    (tmp_path / ".epoch_003.ckpt.partial").write_bytes(b"a write killed half-way")  # as large as a checkpoint
+    io.save_checkpoint({"global_step": 7}, tmp_path / "last.ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+    assert resume.saved_step(tmp_path / "last.ckpt") == 7
+    with pytest.raises(TypeError, match="storage_options"):
+        io.save_checkpoint({"global_step": 8}, tmp_path / "last.ckpt", storage_options={"x": 1})
+    assert resume.saved_step(tmp_path / "last.ckpt") == 7
