@@ -115,3 +115,9 @@ CLUSTER_ANSWERS = {
 @pytest.fixture(scope="session")
 def cluster_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return render(tmp_path_factory.mktemp("cluster"), **CLUSTER_ANSWERS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The generated project's whole suite first, and a quick test after it: under pytest-xdist it is the longest
+    test by far, so it starts at once and nothing long waits behind it, while the other process takes the rest."""
+    items.sort(key=lambda item: (item.name != "test_generated_test_suite_passes", "test_hooks.py" not in item.nodeid))

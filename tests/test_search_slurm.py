@@ -9,6 +9,8 @@ import pytest
 from conftest import project_env
 from test_readme import readme_commands
 
+pytestmark = pytest.mark.xdist_group("slurm")  # one test cluster (conftest.slurm_cluster), one process
+
 pytest.importorskip("optuna", reason="the search needs optuna (requirements-dev.txt)")
 
 README_SEARCH = (

@@ -10,6 +10,12 @@ from helpers import BACKGROUND, Runs
 
 from {{cookiecutter.package_name}}.harness.launch import RUN_ID_ENV
 
+# Under pytest-xdist the runs of several test processes share the cores: one thread each where there are as many
+# processes as cores (torch would start a thread per core in each run, and they would fight over them).
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    threads = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(threads, 1)))
+
 # A shell starts background jobs (`pytest &`, nohup) with SIGINT ignored, and children inherit that: the runs
 # these tests stop with Ctrl-C would not hear it. Give them the default a terminal gives.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:

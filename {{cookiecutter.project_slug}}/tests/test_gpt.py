@@ -16,7 +16,7 @@ from {{cookiecutter.package_name}}.models.nets.gpt import GPT
 
 @pytest.mark.slow
 def test_gpt_killed_mid_epoch_resumes_bit_identical(run, tmp_path: Path) -> None:
-    assert_resumes_bit_identical(run, tmp_path, *GPT_SMALL, *DDP, *MID_EPOCH, kill_at=100)
+    assert_resumes_bit_identical(run, tmp_path, *GPT_SMALL, *DDP, *MID_EPOCH, kill_at=50)
 
 
 @pytest.mark.parametrize("sizes", [(2, 2, 32, 16), (4, 4, 64, 64)])

@@ -143,8 +143,12 @@ BAD_INPUT = [
 ]
 
 
+# ids: the override, or the function that makes it (its repr holds an address, another in each test process)
+BAD_INPUT_IDS = [getattr(o[0], "__name__", str(o[0])) for o, _ in BAD_INPUT]
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="some rows expect a machine without a GPU")
-@pytest.mark.parametrize(("overrides", "message"), BAD_INPUT, ids=[str(o[0]) for o, _ in BAD_INPUT])
+@pytest.mark.parametrize(("overrides", "message"), BAD_INPUT, ids=BAD_INPUT_IDS)
 def test_bad_input_gets_one_sentence_and_leaves_no_run_folder(run, overrides: list, message: str) -> None:
     overrides = [f"ckpt_path={o(run)}" if callable(o) else o for o in overrides]
     result = run("train.py", *FAST, *overrides, check=False)  # the row's overrides last: they win

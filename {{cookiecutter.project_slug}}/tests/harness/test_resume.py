@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import DDP, EXACT, MID_EPOCH, assert_resumes_bit_identical, kill_during_next_save, saved, start
+from kill_campaign import Kill, campaign
 
 from {{cookiecutter.package_name}}.harness import resume
 from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_io
@@ -31,6 +32,16 @@ BF16 = ["trainer.precision=bf16-mixed"]
 @pytest.mark.slow
 def test_killed_run_resumes_bit_identical(run, tmp_path: Path, variant: list[str], kill_at: int) -> None:
     assert_resumes_bit_identical(run, tmp_path, *variant, *EXACT, kill_at=kill_at)
+
+
+@pytest.mark.slow
+def test_kill_campaign_sample_loses_nothing(tmp_path: Path) -> None:
+    # The campaign's other signals and continuations on another number of ranks (tests/harness/kill_campaign.py;
+    # its --kills 100 run is the README's figure): SIGTERM on 2 ranks continued on 1, Ctrl-C on 1 continued on 2.
+    kills = [Kill(2, "SIGTERM", 94, 1), Kill(1, "Ctrl-C", 129, 2)]
+    lines = []
+    assert campaign(kills, tmp_path, lines.append) == 0, "\n".join(lines)
+    assert lines[-1].startswith("2 kills: 0 lost more than the checkpoint interval, 0 wrong final metrics")
 
 
 @pytest.mark.slow

@@ -113,6 +113,29 @@ def ask_mpi_only_under_mpirun() -> None:
     MPIEnvironment.detect = staticmethod(detect)
 
 
+def stop_together_on_sigterm() -> None:
+    """SIGTERM (`kill`, a container stopping, a scheduler without --signal) stops every rank at the same step.
+
+    Gap this fills: Lightning 2.6's SIGTERM handler broadcasts from inside the handler, wherever each rank is;
+    a rank caught in its gradient all-reduce then meets that broadcast, and both ranks wait forever (a 2-rank run
+    hung in about one SIGTERM of two, tests/harness/kill_campaign.py). Without it the handler only notes the
+    signal, and the broadcast Lightning makes before every training batch, the same on every rank, carries rank
+    zero's note: all ranks leave at the start of the same batch. Called before each Trainer is built.
+    """
+    from lightning.pytorch.trainer.connectors.signal_connector import _SignalConnector
+
+    if getattr(_SignalConnector._sigterm_notifier_fn, "without_collective", False):
+        return
+
+    def note_sigterm(self, signum, frame) -> None:
+        if not self.received_sigterm and self.trainer.strategy.launcher is not None:
+            self.trainer.strategy.launcher.kill(signum)  # the ranks it started, as Lightning does
+        self.received_sigterm = True
+
+    note_sigterm.without_collective = True
+    _SignalConnector._sigterm_notifier_fn = note_sigterm
+
+
 def resolve(key: str, default: str | int = 1) -> int | str:
     """`${cluster:num_nodes,1}` and `${cluster:devices,auto}`: the launcher's shape (srun, torchrun, mpirun), else
     the default."""

@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -286,6 +287,12 @@ def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         if rank_zero_only.rank == 0:
             print(f"STOPPED: {stop}", file=sys.stderr)
         sys.exit(1)
+    except SystemExit as stop:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(stop, SIGTERMException):  # it would exit with 0: a run stopped by `kill` ends as such runs do
+            sys.exit(128 + signal.SIGTERM)
+        raise
 
 
 # What a run writes before it trains: Hydra's files, the log, summary.json, the loggers' folders.

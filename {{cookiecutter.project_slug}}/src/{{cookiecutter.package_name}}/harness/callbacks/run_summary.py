@@ -21,6 +21,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from {{cookiecutter.package_name}}.harness import resume, run_info
 from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import (
@@ -67,7 +68,7 @@ class RunSummary(Callback):
         self._update(trainer, status="finished", tested_ckpt_path=trainer.ckpt_path)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
+        if isinstance(exception, KeyboardInterrupt | SIGTERMException):  # Ctrl-C, or `kill`
             status = "interrupted"
         else:
             status = "stopped" if isinstance(exception, RunStopped) else "failed"

@@ -1,5 +1,6 @@
 """Training strategies Lightning does not ship (dp), or ships with a gap (model_parallel). Importing this package
-registers dp by name, and keeps Lightning from starting MPI outside mpirun (harness/cluster.py)."""
+registers dp by name, keeps Lightning from starting MPI outside mpirun, and makes SIGTERM stop every rank at the
+same step (harness/cluster.py)."""
 
 from lightning.pytorch.strategies import StrategyRegistry
 
@@ -13,5 +14,6 @@ if "dp" not in StrategyRegistry:
     )
 
 cluster.ask_mpi_only_under_mpirun()
+cluster.stop_together_on_sigterm()
 
 __all__ = ["DataParallelStrategy", "ModelParallel"]
