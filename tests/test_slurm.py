@@ -128,37 +128,6 @@ def test_preempted_job_requeues_and_resumes_in_its_folder(
     assert (resumed["global_step"], resumed["epochs"]) == (reference["global_step"], reference["epochs"])
 
 
-def test_job_requeued_onto_fewer_nodes_continues_with_the_same_samples_per_step(
-    slurm_cluster, cluster_project: Path
-) -> None:
-    # `sbatch --nodes=1-2`: preempted on 2 nodes, requeued while node2 is drained, the job continues on 1 node,
-    # accumulating 2 batches a step where 2 ranks took one each, and ends at the step where 2 nodes end.
-    def scontrol(*args: str) -> None:
-        slurm_cluster.command(cluster_project, "scontrol", *args)
-
-    alone = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *LONG)
-    flexible = slurm_cluster.sbatch(cluster_project, "--nodes=1-2", "slurm/multi_node.sbatch", *LONG)
-    folder = cluster_project / "logs" / "train" / "runs" / f"slurm-{flexible}"
-    deadline = time.monotonic() + 300
-    while not (folder / "checkpoints" / "last.ckpt").exists():  # after the first epoch: mid-training
-        assert time.monotonic() < deadline and slurm_cluster.state(flexible) in ("PENDING", "RUNNING")
-        time.sleep(0.5)
-    scontrol("update", "NodeName=node2", "State=DRAIN", "Reason=fewer-nodes-test")  # running jobs go on
-    try:
-        assert slurm_cluster.state(flexible) == "RUNNING"
-        slurm_cluster.command(cluster_project, "scancel", "-s", "USR1", flexible)
-        assert slurm_cluster.wait(flexible) == "COMPLETED", job_log(cluster_project, flexible)
-        assert slurm_cluster.wait(alone) == "COMPLETED", job_log(cluster_project, alone)
-    finally:
-        scontrol("update", "NodeName=node2", "State=RESUME")
-    log = job_log(cluster_project, flexible)
-    assert "MEMBER: 2/2" in log and "MEMBER: 1/1" in log  # two ranks, then one
-    assert "Continuing on 1 data-parallel ranks: batch 8 per rank x 2 accumulated = the 16 samples per" in log
-    resumed, reference = summary(folder), summary(folder.parent / f"slurm-{alone}")
-    assert resumed["status"] == "finished" and resumed["world_size"] == 1
-    assert (resumed["global_step"], resumed["epochs"]) == (reference["global_step"], reference["epochs"])
-
-
 README_SWEEP = "python train.py -m hydra/launcher=slurm trainer=ddp_multinode model.optimizer.lr=1e-3,1e-4"
 
 

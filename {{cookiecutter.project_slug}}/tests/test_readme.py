@@ -422,8 +422,8 @@ def starts_from_a_checkpoint(run, command: str) -> None:
     assert run.summary(second)["global_step"] == 8
 
 
-KILL_CAMPAIGN = "python tests/harness/kill_campaign.py --kills 20 --seed 0"
-elsewhere("kills 20 runs (10 minutes): tests/harness/test_resume.py runs a sample of its cells", KILL_CAMPAIGN)
+KILL_CAMPAIGN = "python tests/harness/kill_campaign.py --kills 10 --seed 0"
+elsewhere("kills 10 runs (5 minutes): tests/harness/test_resume.py runs a sample of its cells", KILL_CAMPAIGN)
 
 
 # Hyperparameter search

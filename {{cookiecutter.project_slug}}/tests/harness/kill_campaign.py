@@ -1,7 +1,7 @@
 """The kill campaign (README, "Resume"): runs stopped at random moments by random signals, each continued with
 `ckpt_path=last`, sometimes on another number of ranks, and compared with the same run never stopped.
 
-    python tests/harness/kill_campaign.py --kills 100 --seed 0    # about 40 s a kill on 2 cores
+    python tests/harness/kill_campaign.py --kills 100 --seed 0    # about 30 s a kill on 2 cores
 
 It prints a row per kill and a summary line. A kill passes when the run was still training when the signal
 landed (its summary.json not finished, its newest checkpoint short of the last step), the continuation started
