@@ -116,11 +116,12 @@ def ask_mpi_only_under_mpirun() -> None:
 def stop_together_on_sigterm() -> None:
     """SIGTERM (`kill`, a container stopping, a scheduler without --signal) stops every rank at the same step.
 
-    Gap this fills: Lightning 2.6's SIGTERM handler broadcasts from inside the handler, wherever each rank is;
-    a rank caught in its gradient all-reduce then meets that broadcast, and both ranks wait forever (a 2-rank run
-    hung in about one SIGTERM of two, tests/harness/kill_campaign.py). Without it the handler only notes the
-    signal, and the broadcast Lightning makes before every training batch, the same on every rank, carries rank
-    zero's note: all ranks leave at the start of the same batch. Called before each Trainer is built.
+    Gap this fills: Lightning 2.6's SIGTERM handler (its pull request 20825) broadcasts from inside the handler,
+    wherever each rank is; a rank caught in its gradient all-reduce then meets that broadcast, and both ranks wait
+    forever (a 2-rank run hung in about one SIGTERM of two: tests/harness/kill_campaign.py). Without it the
+    handler only notes the signal, and the broadcast Lightning makes before every training batch, the same on
+    every rank, carries rank zero's note: all ranks leave at the start of the same batch. Called once, before any
+    Trainer (harness/strategies/__init__.py).
     """
     from lightning.pytorch.trainer.connectors.signal_connector import _SignalConnector
 
