@@ -202,7 +202,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps and repetitions (a few minutes)")
     parser.add_argument("--reps", type=int, help="repetitions (default: 3, or 5 without --quick)")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results.json", help="where to write the results")
-    parser.add_argument("--only", help="only the throughput rows whose name holds this text, e.g. --only GPT")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="only the throughput rows whose name holds this text, e.g. --only GPT (repeat it for more)",
+    )
     args = parser.parse_args()
     reps = args.reps or (3 if args.quick else 5)
     workloads = QUICK if args.quick else FULL
@@ -211,8 +215,8 @@ def main() -> None:
     shutil.rmtree(WORK / "runs", ignore_errors=True)  # one folder per run of this invocation
     cases, skipped = throughput_cases(args.quick)
     if args.only:
-        cases = [case for case in cases if args.only in case[0]]
-        skipped = [skip for skip in skipped if args.only in skip[0]]
+        cases = [case for case in cases if any(text in case[0] for text in args.only)]
+        skipped = [skip for skip in skipped if any(text in skip[0] for text in args.only)]
     samples: dict[str, dict[str, list[float]]] = {
         name: {"generated": [], "plain": [], "lightning": []} for name, *_ in cases
     }

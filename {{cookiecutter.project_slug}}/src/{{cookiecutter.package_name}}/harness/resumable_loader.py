@@ -9,7 +9,9 @@ does not resume exactly (tests/harness/test_resume.py, Lightning 2.6, torchdata 
 - a resumed run's first iterator is built before Lightning sets the sampler's epoch, so with worker
   processes the rest of that epoch comes in epoch 0's order (Lightning issue 21938).
 Here the order is a function of (seed, epoch) alone, torchdata's StatefulDistributedSampler counts what the
-epoch served, and the epoch is set before the first iterator exists.
+epoch served, and the epoch is set before the first iterator exists. And the epoch is padded to whole optimizer
+steps (the first samples of its order repeated, as DistributedSampler pads to whole ranks): its last step takes
+the same samples on any number of ranks, where per-rank padding would give it others.
 
 On another number of ranks, harness/callbacks/data_position.py moves each rank to the same place in the order.
 Limits: a mid-epoch checkpoint resumes with the same `num_workers` only, and random transforms inside a Dataset
@@ -40,5 +42,10 @@ def resumable_loader(
     sampler = StatefulDistributedSampler(dataset, num_replicas=ranks, rank=rank, shuffle=shuffle, seed=seed)
     if trainer is not None:  # the epoch to train next, as Lightning counts it (a resumed run's too)
         sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
+        # Whole steps: the samples per optimizer step are kept on other ranks (callbacks/data_position.py), and
+        # DistributedSampler pads its order up to total_size, of which each rank takes num_samples.
+        step = (options.get("batch_size") or 1) * ranks * trainer.accumulate_grad_batches
+        sampler.total_size = -(-len(dataset) // step) * step
+        sampler.num_samples = sampler.total_size // ranks
     # Lightning keeps a sampler that is already distributed and calls its set_epoch() every epoch.
     return StatefulDataLoader(dataset, sampler=sampler, **options)

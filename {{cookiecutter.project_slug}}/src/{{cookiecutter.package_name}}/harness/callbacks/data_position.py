@@ -15,8 +15,9 @@ rank to the same place in the permutation, continues with the same samples in ev
 And on any number, where `trainer.max_steps` is set (Lightning 2.6): a run it stopped in the middle of an epoch
 saved that epoch as done, so Lightning went on in that epoch but gave the sampler the next epoch's order; and a run
 continued from an epoch's end with it trained no batch of the next epoch. Both are set right in what is loaded.
-What still differs is said in the README ("Continuing on other hardware"): the order of floating-point sums, the
-random draws tied to a rank's position, the padding of an epoch's last step.
+What still differs is said in the README ("Continuing on other hardware"): the order of floating-point sums and
+the random draws tied to a rank's position (each epoch is padded to whole steps by the loader, so its last step
+takes the same samples too).
 Added to every training run by harness/resume.py rather than by a config: without it this would be silent again.
 """
 
