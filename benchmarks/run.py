@@ -6,7 +6,8 @@ spreads. Prints a Markdown table and writes benchmarks/results.json. Not part of
 Rows (see benchmarks/README.md):
 - throughput, samples/s after warm-up: "compute" (MLP 2048x2048, batch 128: tens of ms a step) and "tiny"
   (the default digits MLP, batch 64: per-step overhead), in one CPU process and with 2-rank DDP on the CPU;
-- time to first training step from process start, and `--help` time: generated minus plain, in seconds;
+- time to first training step from process start, and `--help` time: generated minus plain, in seconds; and
+  the same for a 1-process `ckpt_path=last` of a 2-rank run (data position moved) minus one of a 1-rank run;
 - on one CUDA GPU, when there is one: compute throughput with bf16-mixed, and with torch.compile too;
 - GPT, tokens/s after warm-up: `python train.py experiment=gpt` against plain_gpt.py (the tutorial's minGPT-ddp
   loop training the same GPT class on the same bytes), in one CPU process and with 2-rank DDP, with bf16-mixed
@@ -26,6 +27,7 @@ import platform
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -40,6 +42,7 @@ from harness import (
     GPTWorkload,
     Workload,
     bare_lightning,
+    bench_env,
     generated_command,
     plain_command,
     render,
@@ -197,6 +200,27 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def resume_sources(project: Path, work: Workload) -> dict[int, Path]:
+    """Run folders stopped mid-epoch (step 15, `+trainer.max_steps`), trained on 1 and on 2 ranks: each rep's
+    resume starts from a copy, so every continuation starts from the same checkpoint."""
+    sources = {}
+    for ranks in (1, 2):
+        run_dir = WORK / "runs" / f"resume-source-{ranks}-ranks"
+        command = [*generated_command(project, work, Case(ranks=ranks), run_dir), "+trainer.max_steps=15"]
+        env = {**bench_env(project), "BENCH_OUT": str(run_dir / "bench.json")}
+        subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
+        sources[ranks] = run_dir
+    return sources
+
+
+def time_resume(project: Path, work: Workload, source: Path, rep: int) -> float:
+    """Seconds from start to the first training step of one process continuing `source` (`ckpt_path=last`)."""
+    run_dir = WORK / "runs" / f"{source.name.replace('source', 'continued')}-{rep}"
+    shutil.copytree(source, run_dir)
+    command = [*generated_command(project, work, Case(), run_dir), "+trainer.max_steps=30", "ckpt_path=last"]
+    return run_timed(command, project, run_dir, work)["first_step_s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and repetitions (a few minutes)")
@@ -223,6 +247,11 @@ def main() -> None:
     memory: dict[str, dict[str, list[dict]]] = {name: {"generated": [], "plain": []} for name, *_ in cases}
     first_step: dict[str, list[float]] = {"generated": [], "plain": []}
     help_s: dict[str, list[float]] = {"generated": [], "plain": []}
+    # A continuation on another number of ranks (2 -> 1: the data position moved, the batch accumulated) against
+    # an ordinary one (1 -> 1), both one process from the same kind of checkpoint: what moving costs.
+    resume_s: dict[str, list[float]] = {"generated": [], "plain": []}
+    resume_work = replace(workloads["tiny"], warmup=2)
+    sources = {} if args.only else resume_sources(project, resume_work)
 
     for rep in range(reps):
         sides = ["generated", "plain", "lightning"]
@@ -252,6 +281,8 @@ def main() -> None:
         if not args.only:
             help_s["generated"].append(time_command([sys.executable, "train.py", "--help"], project))
             help_s["plain"].append(time_command([sys.executable, str(BENCH_DIR / "plain_train.py"), "--help"], project))
+            resume_s["generated"].append(time_resume(project, resume_work, sources[2], rep))
+            resume_s["plain"].append(time_resume(project, resume_work, sources[1], rep))
 
     results = [
         row(f"throughput {name}", unit(workload), **samples[name], target=t, diff=False)
@@ -264,6 +295,9 @@ def main() -> None:
         results.append(row("time to first training step", "s", **first_step, target=2.0, diff=True))
     if help_s["generated"]:
         results.append(row("`train.py --help` (plain: plain_train.py --help)", "s", **help_s, target=None, diff=True))
+    if resume_s["generated"]:
+        name = "time to first step, `ckpt_path=last` on 1 rank of a 2-rank run (plain: of a 1-rank run)"
+        results.append(row(name, "s", **resume_s, target=0.5, diff=True))
     for name, target, reason in skipped:
         print(f"Skipping throughput {name}: {reason}.")
         results.append(

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import project_env
 from test_readme import readme_commands
 
@@ -97,14 +98,27 @@ def test_readme_interactive_srun(slurm_cluster, cluster_project: Path) -> None:
 GPT = ["experiment=gpt", "data.corpus_mb=0.125", "trainer.max_epochs=2", "model.net.n_layer=2", "logger=csv"]
 
 
-# The same GPT sharded (FSDP2) over the two nodes: its checkpoints are folders.
-@pytest.mark.parametrize("workload", [LONG, GPT, [*GPT, "trainer=model_parallel"]], ids=["digits", "gpt", "gpt-fsdp2"])
-def test_preempted_job_requeues_and_resumes_in_its_folder(
-    slurm_cluster, cluster_project: Path, workload: list[str]
-) -> None:
+# The digits, preempted and requeued onto fewer nodes: while it is preempted, node2 is drained (running jobs go on),
+# so the requeued job cannot get its 2 nodes back and waits; `scontrol update JobId=<id> NumNodes=1 NumTasks=1`, as
+# the generated README says, lets it continue on the node left. The GPT comes back on its 2 nodes, also sharded
+# (FSDP2), whose checkpoints are folders.
+# Dropout off and a validation split even over 2 ranks (274): what may differ is the order of floating-point sums.
+CELLS = {"digits-onto-1-node": [*LONG, "model.net.dropout=0", "data.val_fraction=0.1525"], "gpt": GPT}
+CELLS["gpt-fsdp2"] = [*GPT, "trainer=model_parallel"]
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_preempted_job_requeues_and_resumes_in_its_folder(slurm_cluster, cluster_project: Path, cell: str) -> None:
+    def scontrol(*args: str) -> None:
+        slurm_cluster.command(cluster_project, "scontrol", *args)
+
+    def requeued() -> bool:
+        log = job_log(cluster_project, preempted)
+        return "Requeueing SLURM job" in log and slurm_cluster.state(preempted) in ("PENDING", "REQUEUED")
+
     # The same job twice, side by side (1 CPU per node each): one left alone, one preempted.
-    alone = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *workload)
-    preempted = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *workload)
+    alone = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *CELLS[cell])
+    preempted = slurm_cluster.sbatch(cluster_project, "slurm/multi_node.sbatch", *CELLS[cell])
     folder = cluster_project / "logs" / "train" / "runs" / f"slurm-{preempted}"
     deadline = time.monotonic() + 300
     while not (folder / "checkpoints" / "last.ckpt").exists():  # after the first epoch: mid-training
@@ -112,10 +126,24 @@ def test_preempted_job_requeues_and_resumes_in_its_folder(
         time.sleep(0.5)
     time.sleep(1)
     assert slurm_cluster.state(preempted) == "RUNNING"
-    slurm_cluster.command(cluster_project, "scancel", "-s", "USR1", preempted)
-
-    assert slurm_cluster.wait(preempted) == "COMPLETED", job_log(cluster_project, preempted)
-    assert slurm_cluster.wait(alone) == "COMPLETED", job_log(cluster_project, alone)
+    one_node = cell.endswith("onto-1-node")
+    if one_node:
+        scontrol("update", "NodeName=node2", "State=DRAIN", "Reason=fewer-nodes-test")
+    try:
+        slurm_cluster.command(cluster_project, "scancel", "-s", "USR1", preempted)
+        if one_node:
+            deadline = time.monotonic() + 120
+            while not requeued():  # and waiting for a second node
+                assert time.monotonic() < deadline, job_log(cluster_project, preempted)
+                time.sleep(0.5)
+            readme = (cluster_project / "README.md").read_text()
+            assert "scontrol update JobId=<job id> NumNodes=1 NumTasks=<1 x" in readme  # what a user types
+            scontrol("update", f"JobId={preempted}", "NumNodes=1", "NumTasks=1")
+        assert slurm_cluster.wait(preempted) == "COMPLETED", job_log(cluster_project, preempted)
+        assert slurm_cluster.wait(alone) == "COMPLETED", job_log(cluster_project, alone)
+    finally:
+        if one_node:
+            scontrol("update", "NodeName=node2", "State=RESUME")
     log = job_log(cluster_project, preempted)
     assert (
         f"Requeueing SLURM job {preempted}; it will resume from {folder}/hpc_ckpt_1.ckpt" in log and "restart 1," in log
@@ -126,6 +154,16 @@ def test_preempted_job_requeues_and_resumes_in_its_folder(
     resumed, reference = summary(folder), summary(folder.parent / f"slurm-{alone}")
     assert resumed["status"] == "finished"
     assert (resumed["global_step"], resumed["epochs"]) == (reference["global_step"], reference["epochs"])
+    if one_node:  # one rank where there were two, the same samples in every step
+        assert "MEMBER: 2/2" in log and "MEMBER: 1/1" in log
+        assert "Continuing on 1 data-parallel ranks: batch 8 per rank x 2 accumulated = the 16 samples per" in log
+        assert resumed["world_size"] == 1
+        for name in ("val/loss", "val/acc"):
+            assert resumed["metrics"][name] == pytest.approx(reference["metrics"][name], rel=1e-4), name
+        got, expected = (
+            torch.load(f / "checkpoints/last.ckpt")["state_dict"] for f in (folder, folder.parent / f"slurm-{alone}")
+        )
+        assert max((got[name] - value).abs().max().item() for name, value in expected.items()) < 1e-5
 
 
 README_SWEEP = "python train.py -m hydra/launcher=slurm trainer=ddp_multinode model.optimizer.lr=1e-3,1e-4"
