@@ -18,6 +18,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from {{cookiecutter.package_name}}.harness import cluster
+from {{cookiecutter.package_name}}.harness.mesh import Parallelizable
 
 
 class ConfigError(ValueError):
@@ -192,13 +193,14 @@ def check_sharding(cfg: DictConfig) -> None:
         )
     net = cfg.model.get("net")
     network = _located(net.get("_target_")) if isinstance(net, DictConfig) else None
-    if network is None or not hasattr(network, "parallelize"):
+    if not isinstance(network, Parallelizable):  # the class: its attribute and method
         name = network.__name__ if network is not None else "this model"
         raise ConfigError(
             f"trainer=model_parallel needs the network to say how it is split, and {name} has no parallelize(mesh) "
-            "method (models/nets/gpt.py and mlp.py have one): add one, or use trainer=ddp."
+            "method with a tensor_parallel attribute (harness/mesh.py; models/nets/gpt.py and mlp.py have both): "
+            "add them, or use trainer=ddp."
         )
-    if tensor > 1 and not getattr(network, "tensor_parallel", False):
+    if tensor > 1 and not network.tensor_parallel:
         raise ConfigError(
             f"{network.__name__} has a sharding plan but no tensor-parallel one: use "
             f"trainer.strategy.data_parallel_size={ranks} trainer.strategy.tensor_parallel_size=1."
