@@ -2,6 +2,7 @@
 
 - launch.py: the Hydra entry point of train.py and eval.py; one run, one folder, however many processes
 - checks.py: mistakes in a config or the environment, reported in one sentence before any work starts
+- build.py: a run's data, model and trainer from its checked config (Lightning imported only then)
 - resume.py: `ckpt_path=last` finds the newest checkpoint of the newest run
 - module.py: the base of the LightningModules in models/: a sharded network's plan, clipping, samples
 - data.py: what a DataModule in data/ imports (the resumable loader, ConfigError)

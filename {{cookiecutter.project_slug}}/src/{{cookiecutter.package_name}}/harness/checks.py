@@ -68,8 +68,20 @@ def check_launcher() -> None:
         )
 
 
-def check_checkpoint(ckpt_path: str | None) -> None:
+def check_run(cfg: DictConfig, needed_by: str | None = None) -> None:
+    """Every check of a run's config (train.py, eval.py), before any work. `needed_by`: the script that cannot run
+    without a checkpoint, said first."""
+    _checkpoint_given(cfg.get("ckpt_path"), needed_by)
+    check_trainer(cfg)
+    check_data(cfg)
+    check_checkpoint(cfg.get("ckpt_path"))
+    check_loggers(cfg)
+    check_argument_types(cfg)
+
+
+def check_checkpoint(ckpt_path: str | None, needed_by: str | None = None) -> None:
     """A checkpoint to start from must exist and read safely: found now, not after the data is loaded."""
+    _checkpoint_given(ckpt_path, needed_by)
     if ckpt_path in (None, "last"):
         return
     # here, not at the top: it imports torch, and `train.py --help` need not
@@ -89,6 +101,13 @@ def check_checkpoint(ckpt_path: str | None) -> None:
         checkpoint_reading.check(path)
     except checkpoint_reading.UnreadableCheckpoint as why:
         raise ConfigError(f"ckpt_path={ckpt_path} cannot be read safely: {why}; pass another checkpoint.") from None
+
+
+def _checkpoint_given(ckpt_path: str | None, needed_by: str | None) -> None:
+    if needed_by is not None and (not ckpt_path or not Path(ckpt_path).exists()):
+        raise ConfigError(
+            f"{needed_by} needs ckpt_path=path/to/file.ckpt (or a sharded run's folder): {ckpt_path!r} is neither."
+        )
 
 
 def check_trainer(cfg: DictConfig) -> None:
