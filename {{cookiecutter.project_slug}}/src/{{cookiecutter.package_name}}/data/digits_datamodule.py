@@ -7,8 +7,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_convert
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from {{cookiecutter.package_name}}.harness.checks import ConfigError
-from {{cookiecutter.package_name}}.harness.resumable_loader import resumable_loader
+from {{cookiecutter.package_name}}.harness.data import ConfigError, resumable_loader
 
 
 class InMemoryDataset(TensorDataset):

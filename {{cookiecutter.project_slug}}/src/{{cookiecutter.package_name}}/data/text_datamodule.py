@@ -8,8 +8,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_convert
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from {{cookiecutter.package_name}}.harness.checks import ConfigError
-from {{cookiecutter.package_name}}.harness.resumable_loader import resumable_loader
+from {{cookiecutter.package_name}}.harness.data import ConfigError, resumable_loader
 
 
 def stdlib_corpus(max_bytes: int) -> bytes:

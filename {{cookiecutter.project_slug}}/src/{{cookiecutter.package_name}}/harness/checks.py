@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-from {{cookiecutter.package_name}}.harness import cluster
+from {{cookiecutter.package_name}}.harness import cluster, mesh
 
 
 class ConfigError(ValueError):
@@ -68,8 +68,20 @@ def check_launcher() -> None:
         )
 
 
-def check_checkpoint(ckpt_path: str | None) -> None:
+def check_run(cfg: DictConfig, needed_by: str | None = None) -> None:
+    """Every check of a run's config (train.py, eval.py), before any work. `needed_by`: the script that cannot run
+    without a checkpoint, said first."""
+    _checkpoint_given(cfg.get("ckpt_path"), needed_by)
+    check_trainer(cfg)
+    check_data(cfg)
+    check_checkpoint(cfg.get("ckpt_path"))
+    check_loggers(cfg)
+    check_argument_types(cfg)
+
+
+def check_checkpoint(ckpt_path: str | None, needed_by: str | None = None) -> None:
     """A checkpoint to start from must exist and read safely: found now, not after the data is loaded."""
+    _checkpoint_given(ckpt_path, needed_by)
     if ckpt_path in (None, "last"):
         return
     # here, not at the top: it imports torch, and `train.py --help` need not
@@ -91,10 +103,18 @@ def check_checkpoint(ckpt_path: str | None) -> None:
         raise ConfigError(f"ckpt_path={ckpt_path} cannot be read safely: {why}; pass another checkpoint.") from None
 
 
+def _checkpoint_given(ckpt_path: str | None, needed_by: str | None) -> None:
+    if needed_by is not None and (not ckpt_path or not Path(ckpt_path).exists()):
+        raise ConfigError(
+            f"{needed_by} needs ckpt_path=path/to/file.ckpt (or a sharded run's folder): {ckpt_path!r} is neither."
+        )
+
+
 def check_trainer(cfg: DictConfig) -> None:
     import torch
 
-    check_sharding(cfg)  # first: trainer=fsdp without CUDA has a better answer than "add trainer.accelerator=cpu"
+    check_mesh(cfg.trainer)  # first: trainer=fsdp without CUDA has a better answer than "add trainer.accelerator=cpu"
+    check_network_plan(cfg)
     trainer = cfg.trainer
     strategy = str(trainer.get("strategy", "auto"))
     accelerator = str(trainer.get("accelerator", "auto"))
@@ -135,34 +155,18 @@ def check_trainer(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.num_nodes={trainer.num_nodes} must be 1 or more.")
     world = cluster.mpi_world() if cluster.mpi_launched() else None
     if world is not None:
-        per_node = _devices_per_node(devices, accelerator)
-        if per_node * int(trainer.get("num_nodes", 1)) != world[1]:
+        if mesh.devices_per_node(trainer) * int(trainer.get("num_nodes", 1)) != world[1]:
             raise ConfigError(
                 f"mpirun started {world[1]} ranks, but trainer.devices x trainer.num_nodes is {devices} x "
                 f"{trainer.get('num_nodes', 1)}: use trainer=ddp_multinode, which takes both from mpirun."
             )
 
 
-def _devices_per_node(devices: Any, accelerator: str) -> int:
-    """The processes per node that `trainer.devices` asks for, as Lightning counts them."""
+def check_mesh(trainer: DictConfig) -> None:
+    """trainer=fsdp needs CUDA; trainer=model_parallel needs sizes that multiply to the ranks."""
     import torch
 
-    if isinstance(devices, list | ListConfig):  # device indices
-        return len(devices)
-    if str(devices).lstrip("-").isdigit() and int(devices) > 0:
-        return int(devices)
-    if accelerator == "cpu" or not torch.cuda.is_available():
-        return 1 if str(devices) == "auto" else os.cpu_count() or 1
-    return torch.cuda.device_count()
-
-
-def check_sharding(cfg: DictConfig) -> None:
-    """trainer=fsdp needs CUDA; trainer=model_parallel needs sizes that fit the ranks and a network with a plan."""
-    import torch
-
-    trainer = cfg.trainer
-    strategy = trainer.get("strategy")
-    target = str(strategy.get("_target_", "")) if isinstance(strategy, DictConfig) else str(strategy)
+    target = _strategy_target(trainer)
     if (target.endswith(".FSDPStrategy") or target == "fsdp") and not torch.cuda.is_available():
         raise ConfigError(
             "trainer=fsdp runs on CUDA GPUs only (Lightning's FSDPStrategy), and no CUDA GPU is visible: for sharded "
@@ -170,35 +174,30 @@ def check_sharding(cfg: DictConfig) -> None:
         )
     if not target.endswith((".ModelParallelStrategy", ".ModelParallel")):
         return
-    devices, nodes = trainer.get("devices", "auto"), int(trainer.get("num_nodes", 1))
-    if str(devices).lstrip("-").isdigit() and int(devices) > 0:
-        per_node = int(devices)
-    elif str(trainer.get("accelerator")) == "cpu":
-        per_node = 1 if str(devices) == "auto" else os.cpu_count() or 1
-    else:
-        per_node = torch.cuda.device_count() or 1
-    ranks = per_node * nodes
-    data, tensor = strategy.get("data_parallel_size", "auto"), strategy.get("tensor_parallel_size", "auto")
-    tensor = (
-        per_node if tensor == "auto" else tensor
-    )  # Lightning's auto; data's auto: harness/strategies/model_parallel.py
-    if data == "auto":
-        data = ranks // tensor if _whole_number_at_least(tensor, 1) else data
+    ranks, data, tensor = mesh.shape(trainer)
     if not (_whole_number_at_least(data, 1) and _whole_number_at_least(tensor, 1)) or data * tensor != ranks:
         raise ConfigError(
             f"trainer.strategy.data_parallel_size={data} x trainer.strategy.tensor_parallel_size={tensor} must equal "
             f"the number of ranks, {ranks} (trainer.devices x trainer.num_nodes): e.g. "
             f"trainer.strategy.data_parallel_size={ranks} trainer.strategy.tensor_parallel_size=1."
         )
+
+
+def check_network_plan(cfg: DictConfig) -> None:
+    """trainer=model_parallel needs a network that says how it is split (harness/mesh.py), over the sizes asked."""
+    if not _strategy_target(cfg.trainer).endswith((".ModelParallelStrategy", ".ModelParallel")):
+        return
+    ranks, _, tensor = mesh.shape(cfg.trainer)
     net = cfg.model.get("net")
     network = _located(net.get("_target_")) if isinstance(net, DictConfig) else None
-    if network is None or not hasattr(network, "parallelize"):
+    if not isinstance(network, mesh.Parallelizable):  # the class: its attribute and method
         name = network.__name__ if network is not None else "this model"
         raise ConfigError(
             f"trainer=model_parallel needs the network to say how it is split, and {name} has no parallelize(mesh) "
-            "method (models/nets/gpt.py and mlp.py have one): add one, or use trainer=ddp."
+            "method with a tensor_parallel attribute (harness/mesh.py; models/nets/gpt.py and mlp.py have both): "
+            "add them, or use trainer=ddp."
         )
-    if tensor > 1 and not getattr(network, "tensor_parallel", False):
+    if tensor > 1 and not network.tensor_parallel:
         raise ConfigError(
             f"{network.__name__} has a sharding plan but no tensor-parallel one: use "
             f"trainer.strategy.data_parallel_size={ranks} trainer.strategy.tensor_parallel_size=1."
@@ -211,12 +210,20 @@ def check_sharding(cfg: DictConfig) -> None:
         )
 
 
+def _strategy_target(trainer: DictConfig) -> str:
+    """The strategy's class or registered name: `fsdp`, `....ModelParallel`."""
+    strategy = trainer.get("strategy")
+    return str(strategy.get("_target_", "")) if isinstance(strategy, DictConfig) else str(strategy)
+
+
 def _located(target: Any) -> Any:
+    """What `target` names; None where it cannot be located: instantiation reports that, in one sentence
+    (harness/launch.py)."""
     import hydra
 
     try:
         return hydra.utils.get_object(str(target))
-    except Exception:  # cannot be located: instantiation reports it, in one sentence (harness/launch.py)
+    except Exception:
         return None
 
 
@@ -298,11 +305,9 @@ def _check_node(node: Any, path: str) -> None:
 
 def _parameters(target: Any) -> dict[str, inspect.Parameter] | None:
     """The parameters `target` takes by name; None where it takes any (**kwargs) or cannot be located."""
-    import hydra
-
     try:
-        parameters = dict(inspect.signature(hydra.utils.get_object(str(target))).parameters)
-    except Exception:  # cannot be located: instantiation reports it, in one sentence (harness/launch.py)
+        parameters = dict(inspect.signature(_located(target)).parameters)
+    except (TypeError, ValueError):  # not located (None), or no signature to read (some builtins)
         return None
     if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
         return None

@@ -62,6 +62,29 @@ def consolidate(folder: Path, out: Path) -> Path:
     return out
 
 
+def as_trainer_loads_it(ckpt_path: str, trainer: Any, output_dir: Path) -> str:
+    """`ckpt_path` as `trainer` loads it (eval.py): a sharded run's folder as it is under a sharded strategy, under
+    any other gathered into one file in `output_dir`."""
+    from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
+
+    if Path(ckpt_path).is_dir() and not isinstance(trainer.strategy, ModelParallelStrategy | FSDPStrategy):
+        ckpt_path = str(consolidate(Path(ckpt_path), output_dir / "consolidated.ckpt"))
+    return str(Path(ckpt_path).resolve())
+
+
+def load_weights(model: Any, ckpt_path: str) -> None:
+    """`model` given the weights of a .ckpt file or of a sharded run's folder (gathered whole in this process), and
+    moved to the GPU if there is one (generate.py)."""
+    import torch
+
+    if Path(ckpt_path).is_dir():
+        checkpoint = full_checkpoint(Path(ckpt_path))
+    else:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def main() -> None:
     if len(sys.argv) not in (2, 3) or not (Path(sys.argv[1]) / "meta.pt").is_file():
         sys.exit(f"usage: python -m {__spec__.name} <a sharded checkpoint folder, with meta.pt in it> [out.ckpt]")

@@ -109,16 +109,14 @@ def main(
     config_name: str,
     prepare: Callable[[DictConfig, list[str]], DictConfig] | None = None,
 ) -> None:
-    """Entry point of train.py and eval.py. `prepare(cfg, overrides)` may change the composed config
-    before it is resolved and handed to other ranks (eval.py takes the trained run's model and data)."""
+    """Entry point of train.py, eval.py and generate.py. A DDP rank that Lightning started runs the config handed
+    down to it (`_run_handed_down`); any other process composes the config through Hydra, resolves it (`_resolved`)
+    and runs the task, handing the config over to the ranks it starts (`_run`). `prepare(cfg, overrides)` may change
+    the composed config before it is resolved (eval.py takes the trained run's model and data)."""
     console.quiet()
     handed_down = os.environ.get(RUN_CONFIG_ENV)
     if handed_down is not None and int(os.environ.get("LOCAL_RANK", "0")) > 0:
-        # A DDP child started by Lightning: the parent already composed and resolved the config.
-        try:
-            _report_errors(task, OmegaConf.load(handed_down))
-        finally:
-            cluster.end_process_group()
+        _run_handed_down(task, Path(handed_down))
         return
     try:
         checks.check_launcher()  # mpirun's ranks: before Hydra, which needs them to name the run folder
@@ -134,44 +132,64 @@ def main(
     def hydra_task(cfg: DictConfig) -> Any:
         console.quiet()  # again: jobs that a sweep's launcher (submitit) runs start here, not in main()
         _config_composed()
-        overrides = run_info.typed_overrides()
-        if prepare is not None:
-            cfg = prepare(cfg, overrides)
-        checks.keep_composed(cfg)  # before resolving: a bad value is named where it was typed
-        earlier = run_info.earlier_overrides(Path(cfg.paths.output_dir) / "summary.json")  # a continued run's
-        difference = run_info.continued_differently(earlier, overrides)
-        if difference and cluster.global_rank() == 0:
-            log.warning(difference)
-        if "run_name" in cfg and cfg.run_name is None:  # e.g. "trainer=ddp lr=1e-3", across resumes too
-            cfg.run_name = run_info.readable_name(run_info.merge(earlier, overrides))
-        resolve_except_env(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
-        if cfg.get("extras", {}).get("print_config") and cluster.global_rank() == 0:
-            run_info.print_config(cfg)
-        before = {key: os.environ.get(key) for key in RUN_VARIABLES}
-        handover = _write_handover(cfg)
-        try:
-            return _report_errors(task, cfg)
-        finally:
-            # A sweep runs its jobs one after another in this process, and so may a notebook or a script
-            # calling main() twice: leave no process group and none of this run's variables behind.
-            cluster.end_process_group()
-            if handover is not None:
-                handover.unlink(missing_ok=True)  # it holds resolved values, ${oc.env:...} secrets included
-            for key, value in before.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        return _run(task, _resolved(cfg, prepare))
 
-    inherited_run_id = os.environ.get(RUN_ID_ENV)  # set by a sweep that submitted this job, or by torchrun's script
+    inherited = {RUN_ID_ENV: os.environ.get(RUN_ID_ENV)}  # set by a sweep that submitted this job, or torchrun's script
     try:
         _report_composition_errors(hydra_task)
     finally:
-        if inherited_run_id is None:
-            os.environ.pop(RUN_ID_ENV, None)  # the next run in this process gets a folder of its own
-        else:
-            os.environ[RUN_ID_ENV] = inherited_run_id
+        _restore(inherited)  # without one, the next run in this process gets a folder of its own
         cluster.warn_if_requeue_signal_unhandled()
+
+
+def _run_handed_down(task: Callable[[DictConfig], Any], handover: Path) -> None:
+    """A DDP child started by Lightning: the parent already composed and resolved the config."""
+    try:
+        _report_errors(task, OmegaConf.load(handover))
+    finally:
+        cluster.end_process_group()
+
+
+def _resolved(cfg: DictConfig, prepare: Callable[[DictConfig, list[str]], DictConfig] | None) -> DictConfig:
+    """The composed config as every rank of the run gets it: prepared, named, resolved once (and printed)."""
+    overrides = run_info.typed_overrides()
+    if prepare is not None:
+        cfg = prepare(cfg, overrides)
+    checks.keep_composed(cfg)  # before resolving: a bad value is named where it was typed
+    earlier = run_info.earlier_overrides(Path(cfg.paths.output_dir) / "summary.json")  # a continued run's
+    difference = run_info.continued_differently(earlier, overrides)
+    if difference and cluster.global_rank() == 0:
+        log.warning(difference)
+    if "run_name" in cfg and cfg.run_name is None:  # e.g. "trainer=ddp lr=1e-3", across resumes too
+        cfg.run_name = run_info.readable_name(run_info.merge(earlier, overrides))
+    resolve_except_env(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
+    if cfg.get("extras", {}).get("print_config") and cluster.global_rank() == 0:
+        run_info.print_config(cfg)
+    return cfg
+
+
+def _run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+    """`task(cfg)`, the resolved config handed over to the ranks it starts. A sweep runs its jobs one after another
+    in this process, and so may a notebook or a script calling main() twice: no process group and none of this
+    run's variables are left behind."""
+    before = {key: os.environ.get(key) for key in RUN_VARIABLES}
+    handover = _write_handover(cfg)
+    try:
+        return _report_errors(task, cfg)
+    finally:
+        cluster.end_process_group()
+        if handover is not None:
+            handover.unlink(missing_ok=True)  # it holds resolved values, ${oc.env:...} secrets included
+        _restore(before)
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    """The environment variables in `saved` as they were: set to their value, or removed."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def resolve_except_env(cfg: DictConfig) -> None:

@@ -3,13 +3,19 @@
 Gap this fills: Hydra's .hydra/overrides.yaml holds the overrides of the last command only, so a run
 continued with `ckpt_path=last` forgets what it was started with; and Hydra names runs by time alone.
 summary.json keeps every override a run was given (harness/callbacks/run_summary.py), and the run's name,
-unless `run_name=...` sets one, is built from them: `trainer=ddp lr=0.001`.
+unless `run_name=...` sets one, is built from them: `trainer=ddp lr=0.001`. A checkpoint inside a run folder is
+evaluated (eval.py) and sampled (generate.py) with the model and data configs of the run that wrote it.
 """
 
 import json
+import logging
 import re
 import sys
 from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
 
 # Overrides that say where or how a run is kept, not what it trains: left out of its name and of compare.py's table.
 NOT_SETTINGS = ("ckpt_path", "run_name", "tags", "extras.", "hydra.", "hydra/", "paths.", "logger", "callbacks.bench")
@@ -80,6 +86,32 @@ def continued_differently(earlier: list[str], overrides: list[str]) -> str | Non
         f"This continues a run started with {' '.join(earlier)}; this command {' and '.join(differences)}, so the run "
         "goes on that way. To continue it as it was set up, type its overrides again."
     )
+
+
+# What must match the checkpoint; the trainer may differ (e.g. eval on CPU).
+TRAINED_GROUPS = ("model", "data")
+
+
+def use_training_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """Take the model and data configs of the run that wrote `ckpt_path`, then the command line's on top."""
+    ckpt_path = cfg.get("ckpt_path")
+    run_config = next(
+        (d / ".hydra" / "config.yaml" for d in Path(str(ckpt_path)).resolve().parents if (d / ".hydra").is_dir()),
+        None,
+    )
+    if not ckpt_path or run_config is None or not run_config.is_file():
+        return cfg
+    trained = OmegaConf.load(run_config)
+    keys = [key(o) for o in overrides]
+    for group in TRAINED_GROUPS:
+        if group in keys or group not in trained:  # `model=other` on the command line: the user's choice
+            continue
+        given = {k: OmegaConf.select(cfg, k) for k in keys if k.startswith(f"{group}.")}
+        cfg[group] = trained[group]
+        for name, value in given.items():
+            OmegaConf.update(cfg, name, value, force_add=True)
+    log.info(f"Model and data configs from the run that wrote the checkpoint: {run_config.parents[1]}")
+    return cfg
 
 
 def readable_name(overrides: list[str]) -> str:

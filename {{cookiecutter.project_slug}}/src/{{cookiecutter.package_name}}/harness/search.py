@@ -34,6 +34,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
+try:  # an optional extra: import_optuna() says how to install it, where a search needs it
+    from optuna.trial import TrialState
+except ImportError:
+    TrialState = None
+
 log = logging.getLogger(__name__)
 
 INSTALL = 'hparams_search needs Optuna (4 or later): pip install -e ".[optuna]"'
@@ -72,7 +77,7 @@ def open_trial(storage: str, study_name: str, number: int, pruner: Any) -> Any:
         trial_id = backend.get_trial_id_from_study_id_trial_number(backend.get_study_id_from_name(study_name), number)
     except KeyError:
         return None
-    if backend.get_trial(trial_id).state != optuna.trial.TrialState.RUNNING:
+    if backend.get_trial(trial_id).state != TrialState.RUNNING:
         return None
     return optuna.trial.Trial(study, trial_id)
 
@@ -226,8 +231,6 @@ class Search:
             self._search(optuna, space, fixed)
 
     def _search(self, optuna: Any, space: dict[str, Any], fixed: list[str]) -> None:
-        from optuna.trial import TrialState
-
         study = optuna.create_study(
             study_name=self.study_name, storage=open_storage(self.storage), direction=self.direction,
             load_if_exists=True,
@@ -253,13 +256,11 @@ class Search:
             self._launch(study, trials, fixed)
             done += len(trials)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)  # not into the last run's log
-        self._report(study, TrialState)
+        self._report(study)
 
     def _recover_interrupted(self, study: Any) -> None:
         """Trials left running by an interruption (Ctrl-C, a kill, a lost node): failed, not counted, and their
         parameters tried again first."""
-        from optuna.trial import TrialState
-
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             trial = open_trial(self.storage, self.study_name, frozen.number, pruner=None)
             if trial is None:  # it ended meanwhile
@@ -272,8 +273,6 @@ class Search:
     def _launch(self, study: Any, trials: list[Any], fixed: list[str]) -> None:
         """Run the trials (together where the launcher can) and tell the study how each ended. Each job's number,
         and so its folder, is its trial's number: the run finds its trial by it (callbacks/optuna_pruning.yaml)."""
-        from optuna.trial import TrialState
-
         overrides = [[*fixed, *(f"{k}={as_override(v)}" for k, v in trial.params.items())] for trial in trials]
         numbers = [trial.number for trial in trials]
         if numbers == list(range(numbers[0], numbers[0] + len(numbers))):
@@ -313,9 +312,11 @@ class Search:
             returns = self.launcher.launch(overrides, initial_job_idx=first_number)
         except Exception as error:
             return [error] * len(overrides)
+        # A failed job's exception: Hydra 1.3's public `return_value` raises it, after printing an error line of its
+        # own (hydra/core/utils.py JobReturn); the sweeper reports failures itself, in one line.
         return [r.return_value if r.status == JobStatus.COMPLETED else r._return_value for r in returns]
 
-    def _report(self, study: Any, TrialState: Any) -> None:
+    def _report(self, study: Any) -> None:
         """The best trial, on the console and in search.json (every trial: number, state, value, parameters)."""
         trials = counted(study)
         states = [t.state.name.lower() for t in trials]
@@ -345,7 +346,5 @@ class Search:
 
 def counted(study: Any) -> list[Any]:
     """The trials that count towards n_trials: those that ended (completed, pruned, failed), not interrupted."""
-    from optuna.trial import TrialState
-
     ended = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
     return [t for t in ended if not t.user_attrs.get("interrupted")]

@@ -3,13 +3,14 @@
 from collections.abc import Callable
 from typing import Any
 
-import lightning as L
 import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from {{cookiecutter.package_name}}.harness.module import ResearchModule
 
-class Classifier(L.LightningModule):
+
+class Classifier(ResearchModule):
     """Trains `net` with cross-entropy; network, optimizer and scheduler come from configs/model/mlp.yaml.
 
     `optimizer` and `scheduler` arrive half-built (Hydra `_partial_: true`): they still need the
@@ -36,12 +37,6 @@ class Classifier(L.LightningModule):
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-
-    def configure_model(self) -> None:
-        # trainer=model_parallel: the network's own plan (nets/mlp.py); other strategies leave it alone.
-        if self.device_mesh is not None and not getattr(self, "_configured", False):
-            self.net.parallelize(self.device_mesh)
-            self._configured = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

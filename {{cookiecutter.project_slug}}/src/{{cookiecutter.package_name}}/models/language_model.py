@@ -5,24 +5,23 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.strategies import FSDPStrategy
 from torch import nn
 from torchmetrics import MeanMetric
 
 from {{cookiecutter.package_name}}.data.text_datamodule import decode, encode
-from {{cookiecutter.package_name}}.harness import sharded
+from {{cookiecutter.package_name}}.harness.module import ResearchModule
 
 log = logging.getLogger(__name__)
 
 
-class LanguageModel(L.LightningModule):
+class LanguageModel(ResearchModule):
     """Trains `net` (configs/model/gpt.yaml) to predict each next token; logs val/loss and val/perplexity, and
     at the end of every validation a sample that continues `sample_prompt` (console and text loggers).
 
-    `compile=true` compiles the network with torch.compile (in place: checkpoints keep the same keys).
+    `compile=true` compiles the network with torch.compile (in place: checkpoints keep the same keys; after its
+    plan under trainer=model_parallel, harness/module.py).
     """
 
     def __init__(
@@ -41,15 +40,6 @@ class LanguageModel(L.LightningModule):
         self.scheduler_factory = scheduler
         # Token-weighted means over the epoch, synced across ranks (torchmetrics)
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
-
-    def configure_model(self) -> None:
-        if getattr(self, "_configured", False):  # called again by test after fit
-            return
-        if self.device_mesh is not None:  # trainer=model_parallel: the GPT's own plan
-            self.net.parallelize(self.device_mesh)
-        if self.hparams.compile:
-            self.net.compile()  # nn.Module.compile: the module's own forward, state_dict keys unchanged
-        self._configured = True
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.net(idx)
@@ -116,30 +106,13 @@ class LanguageModel(L.LightningModule):
         return decode(idx[0].tolist())
 
     def _log_sample(self) -> None:
-        """One sample, logged by rank zero. Under DDP only rank zero computes it (local work); a sharded model
-        (trainer=model_parallel) needs every rank for each forward, so all of them compute it."""
-        if not self.hparams.sample_tokens or isinstance(self.trainer.strategy, FSDPStrategy):
-            return  # trainer=fsdp: its root shard is reachable only through the whole model's forward
-        if not (self.trainer.is_global_zero or self.device_mesh is not None):
+        """One sample, logged by rank zero; computed where harness/module.py says (every rank of a sharded model)."""
+        if not self.hparams.sample_tokens or not self.samples_here:
             return
         text = self.generate(self.hparams.sample_prompt, self.hparams.sample_tokens, seed=self.global_step)
-        if not self.trainer.is_global_zero:
-            return
-        log.info(f"Sample at step {self.global_step}:\n{text}")
-        for logger in self.loggers:
-            if hasattr(logger.experiment, "add_text"):  # TensorBoard
-                logger.experiment.add_text("sample", f"```\n{text}\n```", self.global_step)
-            elif hasattr(logger, "log_text"):  # wandb
-                logger.log_text(key="sample", columns=["step", "text"], data=[[self.global_step, text]])
-
-    def configure_gradient_clipping(
-        self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
-    ) -> None:
-        # trainer=model_parallel: torch's clipping refuses the mix of layouts that tensor parallelism makes
-        if self.device_mesh is not None and gradient_clip_val and gradient_clip_algorithm != "value":
-            sharded.clip_grad_norm_(self.parameters(), gradient_clip_val)
-        else:
-            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        if self.trainer.is_global_zero:
+            log.info(f"Sample at step {self.global_step}:\n{text}")
+            self.log_text("sample", text)
 
     def configure_optimizers(self) -> Any:
         # Weight decay on matrices only (linear and embedding weights), not on biases and norms: GPT-2's rule.

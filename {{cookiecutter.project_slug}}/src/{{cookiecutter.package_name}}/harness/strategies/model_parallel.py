@@ -26,6 +26,7 @@ import torch.distributed as dist
 from lightning.pytorch.strategies import ModelParallelStrategy
 from torch.distributed.tensor import DTensor
 
+from {{cookiecutter.package_name}}.harness import mesh
 from {{cookiecutter.package_name}}.harness.checks import RunStopped
 
 
@@ -35,7 +36,7 @@ class ModelParallel(ModelParallelStrategy):
     def set_world_ranks(self) -> None:
         super().set_world_ranks()  # called before Lightning resolves "auto" sizes
         if self._data_parallel_size == "auto" and self._tensor_parallel_size != "auto":
-            self._data_parallel_size = max(self.world_size // int(self._tensor_parallel_size), 1)
+            self._data_parallel_size = max(mesh.data_parallel_size(self.world_size, int(self._tensor_parallel_size)), 1)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any = None) -> None:
         self.align_tensor_parallel_copies()

@@ -73,7 +73,7 @@ class GPT(nn.Module):
             nn.init.zeros_(module.bias)
 
     def parallelize(self, mesh: DeviceMesh) -> None:
-        """Spread this GPT over the devices of `mesh` (trainer=model_parallel; LanguageModel.configure_model).
+        """Spread this GPT over the devices of `mesh` (trainer=model_parallel; harness/module.py applies it).
 
         Tensor parallel over mesh["tensor_parallel"], Megatron-LM's plan: in every block, the first linear
         layer of attention and of the MLP is split by output columns (each rank: whole heads, a slice of the

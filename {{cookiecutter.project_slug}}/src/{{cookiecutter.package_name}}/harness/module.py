@@ -1,0 +1,61 @@
+"""The base of the LightningModules in models/: what sharding, clipping and sampling under a mesh need, so that
+a model holds only its research (a `training_step`, a `configure_optimizers`).
+
+Gaps this fills:
+- Lightning calls `configure_model` again before `test` after `fit`, and a network's plan or torch.compile
+  applied twice fails or compiles again: here the network (`self.net`) is split by its own plan under
+  trainer=model_parallel (harness/mesh.py), then compiled where the model's `compile` hyperparameter says so
+  (after the plan: compiled code sees the layout it runs), once.
+- torch.nn.utils.clip_grad_norm_ (what Lightning's `gradient_clip_val` calls) refuses the mix of layouts that
+  tensor parallelism makes: under a mesh the norm is clipped by harness/sharded.py instead.
+- A sample computed outside a step (at the end of validation) is local work under DDP, but a sharded model
+  needs every rank for each forward, and under trainer=fsdp its root shard is reachable only through the whole
+  model's forward: `samples_here` says whether this rank computes one.
+"""
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.strategies import FSDPStrategy
+
+from {{cookiecutter.package_name}}.harness import sharded
+
+
+class ResearchModule(L.LightningModule):
+    """A LightningModule whose network is `self.net` (under trainer=model_parallel a Parallelizable, checked)."""
+
+    _configured = False
+
+    def configure_model(self) -> None:
+        if self._configured:  # called again by test after fit
+            return
+        if self.device_mesh is not None:  # trainer=model_parallel: the network's own plan
+            self.net.parallelize(self.device_mesh)
+        if self.hparams.get("compile"):
+            self.net.compile()  # nn.Module.compile: the module's own forward, state_dict keys unchanged
+        self._configured = True
+
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
+    ) -> None:
+        # trainer=model_parallel: torch's clipping refuses the mix of layouts that tensor parallelism makes
+        if self.device_mesh is not None and gradient_clip_val and gradient_clip_algorithm != "value":
+            sharded.clip_grad_norm_(self.parameters(), gradient_clip_val)
+        else:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    @property
+    def samples_here(self) -> bool:
+        """Whether this rank computes a sample outside a step: rank zero alone under DDP (local work), every rank
+        of a sharded model (trainer=model_parallel: each forward needs them all), none under trainer=fsdp."""
+        if isinstance(self.trainer.strategy, FSDPStrategy):
+            return False
+        return self.trainer.is_global_zero or self.device_mesh is not None
+
+    def log_text(self, key: str, text: str) -> None:
+        """`text` at this step in the loggers that keep text (TensorBoard, wandb); call it on rank zero."""
+        for logger in self.loggers:
+            if hasattr(logger.experiment, "add_text"):  # TensorBoard
+                logger.experiment.add_text(key, f"```\n{text}\n```", self.global_step)
+            elif hasattr(logger, "log_text"):  # wandb
+                logger.log_text(key=key, columns=["step", "text"], data=[[self.global_step, text]])
