@@ -210,8 +210,10 @@ def gpt_compiled(run, command: str) -> None:
 
 @readme("python train.py experiment=gpt_tutorial trainer=ddp trainer.devices=4")
 def gpt_tutorial_sizes(run, command: str) -> None:
-    # Its width, one layer, one epoch: its own ten epochs in bf16 on CPU took over ten minutes here.
-    small = ["data.batch_size=4", "data.num_workers=0", "model.net.n_layer=1", "trainer.max_epochs=1", *GPT_QUICK]
+    # Its width, one layer, two steps and no sample: its own ten epochs in bf16 on CPU took over ten minutes here.
+    small = ["data.batch_size=4", "data.num_workers=0", "model.net.n_layer=1", "trainer.max_epochs=1", "logger=csv"]
+    small += ["+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"]
+    small += ["data.corpus_mb=0.125", "model.sample_tokens=0"]
     uses_gpus(run, command, small)
     (folder,) = run.folders()
     assert OmegaConf.load(folder / ".hydra" / "config.yaml").model.net.n_embd == 512
