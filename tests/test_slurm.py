@@ -137,7 +137,7 @@ def test_preempted_job_requeues_and_resumes_in_its_folder(slurm_cluster, cluster
                 assert time.monotonic() < deadline, job_log(cluster_project, preempted)
                 time.sleep(0.5)
             readme = (cluster_project / "README.md").read_text()
-            assert "scontrol update JobId=<job id> NumNodes=1 NumTasks=<1 x" in readme  # what a user types
+            assert "scontrol update JobId=<job id> NumNodes=1 NumTasks=<its --ntasks-per-node>" in readme  # as typed
             scontrol("update", f"JobId={preempted}", "NumNodes=1", "NumTasks=1")
         assert slurm_cluster.wait(preempted) == "COMPLETED", job_log(cluster_project, preempted)
         assert slurm_cluster.wait(alone) == "COMPLETED", job_log(cluster_project, alone)

@@ -452,6 +452,7 @@ elsewhere(
     "sbatch --nodes=4 slurm/multi_node.sbatch trainer.max_epochs=50 model.optimizer.lr=1e-4",
     f"sbatch --nodes=2 {TWO_PER_NODE} slurm/multi_node.sbatch",
     "sbatch --nodes=2 slurm/multi_node.sbatch experiment=gpt trainer=model_parallel",
+    "scontrol update JobId=<job id> NumNodes=1 NumTasks=<its --ntasks-per-node>",
     "squeue --me",
     "tail -f slurm/logs/{{ cookiecutter.project_slug }}-<job id>.err",
     "scontrol show job <job id>",
