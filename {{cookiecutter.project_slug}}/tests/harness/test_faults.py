@@ -82,6 +82,22 @@ def test_ctrl_c_stops_cleanly_keeps_the_checkpoint_and_says_how_to_continue(run,
         time.sleep(0.2)
 
 
+@pytest.mark.slow
+def test_ranks_end_when_rank_zero_is_killed_while_they_start(run) -> None:
+    # SIGKILL to rank zero alone (nothing of it runs after) once it has started rank 1: rank 1, still starting,
+    # would wait for it in torch's rendezvous for 30 minutes (seen after Ctrl-C of a DDP search); it ends at once.
+    process = start(run, *DDP, *FAST)
+    deadline = time.monotonic() + 120
+    while len(live_processes_in_group(process.pid)) < 2:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    process.kill()
+    deadline = time.monotonic() + 30
+    while live_processes_in_group(process.pid):
+        assert time.monotonic() < deadline, live_processes_in_group(process.pid)
+        time.sleep(0.2)
+
+
 def live_processes_in_group(group: int) -> list[int]:
     """Processes of a process group that are still running (zombies waiting to be reaped are not)."""
     alive = []

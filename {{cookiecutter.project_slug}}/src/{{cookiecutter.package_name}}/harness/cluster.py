@@ -196,6 +196,24 @@ def warn_if_requeue_signal_unhandled() -> None:
         )
 
 
+def end_with_launcher(launcher: int) -> None:
+    """End this process when `launcher`, its parent (rank zero, which Lightning's DDP launcher runs in), ends.
+
+    Gap this fills: Lightning starts ranks 1.. as children of rank zero and does not end them when rank zero is
+    killed (Ctrl-C, SIGKILL, a search stopped) while they are still starting: such a rank then waited for rank
+    zero in torch's rendezvous for 30 minutes (its default timeout), holding its memory (seen after Ctrl-C of a
+    DDP search). Linux's parent-death signal ends it at once; elsewhere nothing changes.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG, <linux/prctl.h>
+    ctypes.CDLL(None).prctl(set_parent_death_signal, signal.SIGKILL)
+    if os.getppid() != launcher:  # it ended before the signal was asked for
+        os._exit(1)
+
+
 def end_process_group() -> None:
     """Close the process group a run opened, on every rank, before Python exits or the next run starts.
 

@@ -36,14 +36,16 @@ from {{cookiecutter.package_name}}.harness.checks import ConfigError, RunStopped
 log = logging.getLogger(__name__)
 # Inside the package, so that `pip install .` ships them; `--config-dir DIR` adds a folder of your own.
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-# The path of the resolved config, for the DDP ranks Lightning starts; the folder of this run.
+# The path of the resolved config, for the DDP ranks Lightning starts, and the process that starts them; the
+# folder of this run.
 RUN_CONFIG_ENV = "{{ cookiecutter.package_name | upper }}_RUN_CONFIG"
+LAUNCHER_ENV = "{{ cookiecutter.package_name | upper }}_RUN_LAUNCHER"
 RUN_ID_ENV = "{{ cookiecutter.package_name | upper }}_RUN_ID"
 # What Lightning and torch.distributed set in os.environ during a run (launchers, seeding): removed after
 # each run, so that the next run in this process does not take them for a cluster that starts ranks itself.
 RUN_VARIABLES = (
     "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "RANK",
-    "PL_GLOBAL_SEED", "PL_SEED_WORKERS", "CUBLAS_WORKSPACE_CONFIG", RUN_CONFIG_ENV,
+    "PL_GLOBAL_SEED", "PL_SEED_WORKERS", "CUBLAS_WORKSPACE_CONFIG", RUN_CONFIG_ENV, LAUNCHER_ENV,
 )  # fmt: skip
 
 
@@ -144,6 +146,7 @@ def main(
 
 def _run_handed_down(task: Callable[[DictConfig], Any], handover: Path) -> None:
     """A DDP child started by Lightning: the parent already composed and resolved the config."""
+    cluster.end_with_launcher(int(os.environ.get(LAUNCHER_ENV, os.getppid())))
     try:
         _report_errors(task, OmegaConf.load(handover))
     finally:
@@ -284,6 +287,7 @@ def _write_handover(cfg: DictConfig) -> Path | None:
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
         file.write(OmegaConf.to_yaml(cfg))
     os.environ[RUN_CONFIG_ENV] = str(path)
+    os.environ[LAUNCHER_ENV] = str(os.getpid())
     return path
 
 

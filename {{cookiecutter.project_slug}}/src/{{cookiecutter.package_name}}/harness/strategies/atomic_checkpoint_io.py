@@ -6,7 +6,9 @@ Lustre, GPFS: most clusters) that move is a copy, and a job killed during it lea
 last.ckpt that cannot be resumed from. Here the file is written next to its destination as
 `.<name>.partial`, flushed to disk, and renamed over it (a rename within one folder is atomic); the
 folder is then flushed too, so the rename itself survives a crash of the node. Partial files that a
-killed write left behind (each as large as a checkpoint) are removed at the next save.
+killed write left behind (each as large as a checkpoint) are removed at the next save. Folders (sharded
+checkpoints) are removed by `remove`: renamed out of what harness/resume.py reads first, so that a kill during
+the removal leaves no half-deleted checkpoint for `ckpt_path=last` to find.
 """
 
 import os
@@ -47,7 +49,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.fsync(file.fileno())
         aside = path.with_name(f".{path.name}.old")
         if path.is_dir():  # a sharded run's folder, continued without sharding: kept aside until the file is in
-            shutil.rmtree(aside, ignore_errors=True)
+            remove(aside)
             os.replace(path, aside)
         os.replace(partial, path)
         folder = os.open(path.parent, os.O_RDONLY)
@@ -55,4 +57,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.fsync(folder)
         finally:
             os.close(folder)
-        shutil.rmtree(aside, ignore_errors=True)
+        remove(aside)
+
+
+def remove(path: Path) -> None:
+    """Remove a checkpoint file, or a sharded checkpoint's folder at once for harness/resume.py: renamed to
+    `<name>.removing` (which it never reads) before its files go, and what a killed removal left goes first."""
+    trash = path.with_name(f"{path.name}.removing")
+    shutil.rmtree(trash, ignore_errors=True)
+    if path.is_dir():
+        os.replace(path, trash)
+        shutil.rmtree(trash)
+    elif path.exists():
+        path.unlink()

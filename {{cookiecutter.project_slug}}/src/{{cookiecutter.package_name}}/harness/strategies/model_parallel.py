@@ -17,7 +17,6 @@ between those two renames leaves `.<name>.old`, which harness/resume.py still fi
   away, a real difference stops the run in one sentence.
 """
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from torch.distributed.tensor import DTensor
 
 from {{cookiecutter.package_name}}.harness import mesh
 from {{cookiecutter.package_name}}.harness.checks import RunStopped
+from {{cookiecutter.package_name}}.harness.strategies.atomic_checkpoint_io import remove
 
 
 class ModelParallel(ModelParallelStrategy):
@@ -45,16 +45,16 @@ class ModelParallel(ModelParallelStrategy):
         path = Path(self.broadcast(str(filepath)))
         partial, old = path.with_name(f".{path.name}.partial"), path.with_name(f".{path.name}.old")
         if self.global_rank == 0:
-            _remove(partial)  # left by a save that was killed
+            remove(partial)  # left by a save that was killed
         self.barrier()
         super().save_checkpoint(checkpoint, partial, storage_options)
         self.barrier()
         if self.global_rank == 0:
             if path.exists():
-                _remove(old)
+                remove(old)
                 path.rename(old)
             partial.rename(path)
-            _remove(old)
+            remove(old)
         self.barrier()
 
     @torch.no_grad()
@@ -84,10 +84,3 @@ class ModelParallel(ModelParallelStrategy):
                 "data-parallel rank (harness/callbacks/step_seeding.py) or one generator for the whole group."
             )
         return float(largest.max())
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
