@@ -2,6 +2,7 @@
 PROJECT_ROOT), the overrides that keep runs small, and the checkers several test files use. Tests import from
 here, never from each other."""
 
+import csv
 import json
 import os
 import re
@@ -80,6 +81,12 @@ class Runs:
 
     def summary(self, folder: Path) -> dict:
         return json.loads((folder / "summary.json").read_text())
+
+
+def csv_rows(folder: Path) -> list[dict]:
+    """The rows the CSV logger (logger=csv) wrote for the run in `folder`."""
+    with open(folder / "csv" / "metrics.csv", newline="") as file:
+        return list(csv.DictReader(file))
 
 
 BACKGROUND: list[subprocess.Popen] = []

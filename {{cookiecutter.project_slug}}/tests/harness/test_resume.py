@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import DDP, EXACT, MID_EPOCH, assert_resumes_bit_identical, kill_during_next_save, saved, start
+from helpers import DDP, EXACT, MID_EPOCH, assert_resumes_bit_identical, csv_rows, kill_during_next_save, saved, start
 from kill_campaign import Kill, campaign
 
 from {{cookiecutter.package_name}}.harness import resume
@@ -42,6 +42,24 @@ def test_kill_campaign_sample_loses_nothing(tmp_path: Path) -> None:
     lines = []
     assert campaign(kills, tmp_path, lines.append) == 0, "\n".join(lines)
     assert lines[-1].startswith("2 kills: 0 lost more than the checkpoint interval, 0 wrong final metrics")
+
+
+@pytest.mark.slow
+def test_a_continued_run_trains_with_this_commands_learning_rate(run) -> None:
+    # Lightning loads the optimizer's settings from the checkpoint over this command's (README, "Resume").
+    small = ["trainer=cpu", "logger=csv", "+trainer.limit_train_batches=2", "trainer.log_every_n_steps=1", "test=false"]
+    constant = [*small, "~model/scheduler"]
+    run("train.py", *constant, "trainer.max_epochs=1")
+    (folder,) = run.folders()
+    result = run("train.py", *constant, "trainer.max_epochs=2", "model.optimizer.lr=1e-4", "ckpt_path=last")
+    assert "Continuing with this command's model.optimizer.lr 0.003 -> 0.0001" in result.stdout
+    assert [float(row["lr-AdamW"]) for row in csv_rows(folder) if row["lr-AdamW"]] == [0.003, 0.003, 1e-4, 1e-4]
+    summary = (folder / "summary.json").read_text()
+    # A scheduler added to a run trained without one: refused before any work, summary.json untouched.
+    refused = run("train.py", *small, "trainer.max_epochs=3", "ckpt_path=last", check=False)
+    assert refused.returncode == 1 and refused.stderr.count("ERROR") == 1
+    assert "was trained with 0 learning-rate scheduler(s) and this command builds 1" in refused.stderr
+    assert (folder / "summary.json").read_text() == summary
 
 
 @pytest.mark.slow

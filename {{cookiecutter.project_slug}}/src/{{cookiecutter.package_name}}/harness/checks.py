@@ -333,7 +333,7 @@ def _wants_number(parameter: inspect.Parameter) -> bool:
 def _not_a_number(key: str, value: str, parameter: inspect.Parameter) -> str:
     default = parameter.default
     example = str(default) if isinstance(default, int | float) else "1"
-    source = _interpolated_from(key, value)
+    source = typed_as(key, value)
     if source != key:  # `T_max: ${trainer.max_epochs}`: name what the user typed, trainer.max_epochs=three
         return f"{source}={value} must be a number ({key} takes its value): e.g. {source}={example}."
     return f"{key}={value} must be a number: e.g. {key}={example}."
@@ -349,8 +349,16 @@ def keep_composed(cfg: DictConfig) -> None:
     _composed = copy.deepcopy(cfg)
 
 
-def _interpolated_from(key: str, value: str) -> str:
-    """The key that `key` takes `value` from through interpolations (`${trainer.max_epochs}`), else `key`."""
+def in_config(key: str) -> bool:
+    """Whether the composed config has `key` (e.g. model.optimizer.lr)."""
+    parent, _, name = key.rpartition(".")
+    node = OmegaConf.select(_composed, parent) if _composed is not None and parent else _composed
+    return isinstance(node, DictConfig) and name in node
+
+
+def typed_as(key: str, value: Any) -> str:
+    """The key that `key` takes `value` from through interpolations (`${trainer.max_epochs}`), else `key`: what a
+    user typed to set it."""
     source = key
     for _ in range(10):  # a chain of references; a cycle would not have resolved
         parent, _, name = source.rpartition(".")

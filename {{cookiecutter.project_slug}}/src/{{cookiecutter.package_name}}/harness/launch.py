@@ -148,7 +148,7 @@ def _run_handed_down(task: Callable[[DictConfig], Any], handover: Path) -> None:
     """A DDP child started by Lightning: the parent already composed and resolved the config."""
     cluster.end_with_launcher(int(os.environ.get(LAUNCHER_ENV, os.getppid())))
     try:
-        _report_errors(task, OmegaConf.load(handover))
+        _report_errors(task, OmegaConf.load(handover), report=False)  # rank zero says it
     finally:
         cluster.end_process_group()
 
@@ -178,7 +178,7 @@ def _run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     before = {key: os.environ.get(key) for key in RUN_VARIABLES}
     handover = _write_handover(cfg)
     try:
-        return _report_errors(task, cfg)
+        return _report_errors(task, cfg, report=cluster.global_rank() == 0)
     finally:
         cluster.end_process_group()
         if handover is not None:
@@ -291,18 +291,19 @@ def _write_handover(cfg: DictConfig) -> Path | None:
     return path
 
 
-def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig, report: bool = True) -> Any:
     """A ConfigError (a mistake found before any work) or RunStopped (training stopped on purpose)
-    is reported in one sentence, not a traceback."""
+    is reported in one sentence, not a traceback; by rank zero alone (`report`), as every rank finds the same."""
     try:
         return task(cfg)
     except ConfigError as error:
         _remove_if_nothing_saved(Path(cfg.paths.output_dir))
-        sys.exit(f"ERROR: {error}")
+        sys.exit(f"ERROR: {error}" if report else 1)
     except InstantiationException as error:  # e.g. a mistyped _target_ or argument on the command line
         _remove_if_nothing_saved(Path(cfg.paths.output_dir))
         details = " ".join(str(error).split())
-        sys.exit(f"ERROR: the config names something that cannot be built: {details}. Check that override.")
+        message = f"ERROR: the config names something that cannot be built: {details}. Check that override."
+        sys.exit(message if report else 1)
     except RunStopped as stop:  # the run folder keeps its checkpoints and summary
         from lightning.pytorch.utilities.rank_zero import rank_zero_only
 

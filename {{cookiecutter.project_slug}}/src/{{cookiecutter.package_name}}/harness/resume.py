@@ -76,11 +76,13 @@ def latest_run(runs_dir: Path, among: list[Path] | None = None) -> Path | None:
 def resolve(
     ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer", datamodule: "L.LightningDataModule"
 ) -> str | None:
-    """What to pass to `trainer.fit(ckpt_path=...)`: `last` found. Adds to `trainer` the callback that keeps the
-    samples per optimizer step of the run it continues, on any number of ranks, or refuses in one sentence."""
+    """What to pass to `trainer.fit(ckpt_path=...)`: `last` found. Adds to `trainer` the callbacks that keep the
+    samples per optimizer step of the run it continues, on any number of ranks, and that give it this command's
+    optimizer and schedule settings, or refuse in one sentence."""
     from lightning.pytorch.utilities import rank_zero_info, rank_zero_only  # here: Hydra's resolvers import this
 
     from {{cookiecutter.package_name}}.harness.callbacks.data_position import DataPosition
+    from {{cookiecutter.package_name}}.harness.callbacks.optimizer_settings import OptimizerSettings
 
     data_position = DataPosition(getattr(datamodule, "hparams", {}).get("batch_size"))
     trainer.callbacks.append(data_position)  # in every run: its checkpoints say what a continuation must keep
@@ -104,6 +106,8 @@ def resolve(
         )
     state = saved_state(Path(ckpt_path))  # read once: its step and how it was trained
     data_position.plan(state, trainer, ckpt_path)
+    # first: a refusal comes before summary.json is updated
+    trainer.callbacks.insert(0, OptimizerSettings(ckpt_path, len(state.get("lr_schedulers", []))))
     if newest is not None:
         step = state.get("global_step", -1)
         rank_zero_info(f"ckpt_path=last: resuming from {newest} (step {step})")

@@ -27,7 +27,7 @@ from {{cookiecutter.package_name}}.harness import resume, run_info
 from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import (
     last_checkpoint_path,
 )
-from {{cookiecutter.package_name}}.harness.checks import RunStopped
+from {{cookiecutter.package_name}}.harness.checks import ConfigError, RunStopped
 
 
 def strategy_name(strategy: Any) -> str:
@@ -68,6 +68,8 @@ class RunSummary(Callback):
         self._update(trainer, status="finished", tested_ckpt_path=trainer.ckpt_path)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, ConfigError):  # refused before any work (harness/callbacks/optimizer_settings.py)
+            return
         if isinstance(exception, KeyboardInterrupt | SIGTERMException):  # Ctrl-C, or `kill`
             status = "interrupted"
         else:
