@@ -15,8 +15,8 @@ PACKAGE = "src/{{cookiecutter.package_name}}"
 
 # Where the template kept a file before and where it keeps it now: the most specific entry first.
 MOVED = {
-    "configs/model/digits.yaml": f"{PACKAGE}/configs/model/mlp.yaml (model=mlp; its optimizer: and scheduler: are "
-    "configs/model/optimizer/adamw.yaml and scheduler/cosine.yaml now)",
+    "configs/model/digits.yaml": f"{PACKAGE}/configs/model/mlp.yaml (model=mlp; its optimizer: and scheduler: went to "
+    "configs/model/optimizer/adamw.yaml and scheduler/cosine.yaml)",
     f"{PACKAGE}/configs/model/digits.yaml": f"{PACKAGE}/configs/model/mlp.yaml (model=mlp)",
     "configs/": f"{PACKAGE}/configs/ (train.py reads its configs from the package)",
     f"{PACKAGE}/utils/": f"{PACKAGE}/harness/",
