@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE, project_env
+from conftest import TEMPLATE, project_env, render
 
 # The releases the test updates from; the commits stand in where a clone has no tags.
 RELEASES = {"v0.1.0": "654306b", "v0.2.0": "1fab616"}
@@ -164,3 +164,14 @@ def test_update_keeps_the_researchers_work(
     assert "up to date" in command("cruft", "check", "--checkout", head, cwd=project).stdout
     diff = command("cruft", "diff", "--checkout", head, cwd=project)
     assert "Your project is ready" not in diff.stdout + diff.stderr
+
+
+def test_link_attaches_a_project_made_with_cookiecutter(tmp_path: Path, template_clone: Path) -> None:
+    project = render(tmp_path)  # plain cookiecutter, from this template's working tree
+    command("git", "init", "-q", cwd=project)
+    command("git", "add", "-A", cwd=project)
+    command("git", "commit", "-qm", "made by cookiecutter", cwd=project)
+    head = command("git", "rev-parse", "HEAD", cwd=template_clone).stdout.strip()
+    command("cruft", "link", "--no-input", "--checkout", head, str(template_clone), cwd=project)
+    assert f'"commit": "{head}"' in (project / ".cruft.json").read_text()
+    assert "up to date" in command("cruft", "check", "--checkout", head, cwd=project).stdout
