@@ -18,10 +18,12 @@ CHOICES += [("project_name", "Single Cell Transcriptomics Foundation Model Pretr
 
 
 def leftovers(project: Path) -> list[str]:
-    """Files whose name or text still holds template syntax or mentions the generator."""
+    """Files whose name or text still holds template syntax or mentions the generator (naming the template, as
+    cruft's commands do, is fine)."""
     found = []
     for path in project.rglob("*"):
         text = path.name if path.is_dir() else path.name + path.read_text(errors="replace")
+        text = text.replace("cookiecutter-lightning-hydra", "")
         for marker in ("{{", "{%", "cookiecutter"):
             if marker in text:
                 found.append(f"{path.relative_to(project)}: {marker}")
