@@ -4,6 +4,10 @@ Each problem is reported in one sentence that says what is wrong and how to fix 
 exit code 1 makes cookiecutter stop and delete the half-made project folder. Cookiecutter checks
 nothing per question and asks them all before this hook runs, so the refusal also says where
 cookiecutter saved the answers and how to render from them once fixed, instead of typing them all again.
+
+cruft renders the template again on every `cruft update` and `cruft diff`, to compare; those renders are not
+checked against this Python's installed modules and version: the answers were checked when the project was made,
+and the project itself may be installed here by now.
 """
 
 import importlib.util
@@ -13,6 +17,7 @@ import os
 import re
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 # All answers, as JSON inside a Python string literal, so quotes or unicode in them cannot break this file.
@@ -45,8 +50,21 @@ def installed_module(name: str) -> str | None:
     return origin if any(part in origin for part in ("site-packages", "dist-packages")) else None
 
 
-def problems(answers: dict) -> list[tuple[str, str]]:
-    """(answer to fix, one sentence saying what is wrong and what to answer instead) for each bad answer."""
+def comparison_render(answers: dict) -> bool:
+    """Whether cruft update or cruft diff renders this, to compare: cruft adds `_commit` to the answers, and those
+    two render into a fresh temporary folder (tempfile's tmpXXXXXXXX) that holds the project alone."""
+    here = Path.cwd().resolve()
+    return (
+        "_commit" in answers
+        and here.parent.parent == Path(tempfile.gettempdir()).resolve()
+        and re.fullmatch(r"tmp[a-z0-9_]{8}", here.parent.name) is not None
+        and os.listdir(here.parent) == [here.name]
+    )
+
+
+def problems(answers: dict, environment: bool = True) -> list[tuple[str, str]]:
+    """(answer to fix, one sentence saying what is wrong and what to answer instead) for each bad answer; with
+    environment=False, without the checks against this Python (its installed modules and version)."""
     found = []
 
     def bad(key: str, sentence: str) -> None:
@@ -81,7 +99,7 @@ def problems(answers: dict) -> list[tuple[str, str]]:
             "package_name",
             f"package_name is {len(package)} characters long: keep it to 64 or fewer (answer a shorter project_name).",
         )
-    elif origin := installed_module(package):
+    elif environment and (origin := installed_module(package)):
         bad(
             "package_name",
             f"package_name {package!r} is the name of a module installed in this Python ({origin}): "
@@ -91,7 +109,7 @@ def problems(answers: dict) -> list[tuple[str, str]]:
         bad("project_slug", f"project_slug is {len(slug)} characters long: keep the folder name to 100 or fewer.")
     if not EMAIL.match(answers["author_email"]):
         bad("author_email", f"author_email {answers['author_email']!r} is not an email address: use name@example.org.")
-    if problem := python_problem(str(answers["python_version"])):
+    if problem := python_problem(str(answers["python_version"]), environment):
         bad("python_version", problem)
 
     def integer(key: str, minimum: int, meaning: str) -> None:
@@ -124,7 +142,7 @@ def problems(answers: dict) -> list[tuple[str, str]]:
     return found
 
 
-def python_problem(version: str) -> str | None:
+def python_problem(version: str, environment: bool = True) -> str | None:
     """The answer is the project's requires-python, so a render on an older Python makes a project that
     `pip install -e .` cannot install here: pip then backtracks through old releases of every dependency
     for many minutes instead of failing. Refused now, while the answers are still fresh."""
@@ -134,13 +152,34 @@ def python_problem(version: str) -> str | None:
     wanted, here = (3, int(match[1])), sys.version_info[:2]
     if wanted < (3, 10):
         return f"python_version {version} is below 3.10, the oldest Python the project runs on: answer 3.10 or higher."
-    if wanted > here:
+    if environment and wanted > here:
         running = f"{here[0]}.{here[1]}"
         return (
             f"python_version={version} but this Python is {running}: the project could not be installed here; "
             f"answer {running} or lower, or render with Python {version}."
         )
     return None
+
+
+def cruft_hint(answers: dict, keys: list[str]) -> list[str]:
+    """cruft saves no answers: save them where cookiecutter keeps its own, and name the cruft command that
+    renders from them (its --extra-context-file takes the answers as one JSON object)."""
+    try:
+        from cookiecutter.config import get_user_config
+
+        folder = Path(get_user_config()["replay_dir"])
+        folder.mkdir(parents=True, exist_ok=True)
+        template = answers["_template"]
+        path = folder / f"cruft-{Path(template.rstrip('/')).name.removesuffix('.git')}.json"
+        path.write_text(json.dumps({k: v for k, v in answers.items() if not k.startswith("_")}, indent=2))
+    except Exception:  # an unreadable user config or an unwritable folder: no hint, just the error
+        return []
+    command = ["cruft", "create", "--no-input", "--extra-context-file", str(path)]
+    command += ["--output-dir", str(Path.cwd().resolve().parent), template]
+    return [
+        f"Your answers are saved in {path}: fix {', '.join(dict.fromkeys(keys))} there and render again with",
+        f"    {shlex.join(command)}",
+    ]
 
 
 def replay_hint(answers: dict, keys: list[str]) -> list[str]:
@@ -175,10 +214,11 @@ def replay_hint(answers: dict, keys: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
-    errors = problems(ANSWERS)
+    errors = problems(ANSWERS, environment=not comparison_render(ANSWERS))
     for _, error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
     if errors:
-        for line in replay_hint(ANSWERS, [key for key, _ in errors]):
+        hint = cruft_hint if "_commit" in ANSWERS else replay_hint
+        for line in hint(ANSWERS, [key for key, _ in errors]):
             print(line, file=sys.stderr)
     sys.exit(1 if errors else 0)

@@ -126,3 +126,26 @@ def test_next_steps_say_cd_to_the_project_from_where_cookiecutter_ran(tmp_path: 
     assert "\n    cd out/my-project\n" in result.stdout, result.stdout
     elsewhere = run_cookiecutter(tmp_path, "--no-input", "-o", str(tmp_path / "b"), str(TEMPLATE), cwd=TEMPLATE)
     assert f"\n    cd {(tmp_path / 'b' / 'my-project').resolve()}\n" in elsewhere.stdout, elsewhere.stdout
+
+
+def test_refusal_under_cruft_create_names_the_answers_file_and_command(tmp_path: Path) -> None:
+    # cruft saves no replay file: the hook saves the answers and names the cruft command that renders from them.
+    config = tmp_path / "cookiecutterrc.yaml"
+    config.write_text(f"replay_dir: {tmp_path / 'replay'}\n")
+    env = dict(os.environ, COOKIECUTTER_CONFIG=str(config), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    out = tmp_path / "out"
+    out.mkdir()
+    bad = ["cruft", "create", "--no-input", "--extra-context", '{"package_name": "import"}', str(TEMPLATE)]
+    result = subprocess.run(bad, capture_output=True, text=True, env=env, cwd=out)
+    assert result.returncode == 1 and list(out.iterdir()) == []
+    assert len(errors(result)) == 1 and "is a Python keyword" in errors(result)[0], result.stderr
+    answers = tmp_path / "replay" / f"cruft-{TEMPLATE.name}.json"
+    hint, command = result.stderr.splitlines()[1:3]
+    assert hint == f"Your answers are saved in {answers}: fix package_name there and render again with"
+    assert shlex.split(command)[:5] == ["cruft", "create", "--no-input", "--extra-context-file", str(answers)]
+
+    answers.write_text(answers.read_text().replace('"import"', '"my_lab"'))
+    again = subprocess.run(shlex.split(command), capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (out / "my-project" / "src" / "my_lab").is_dir() and (out / "my-project" / ".cruft.json").is_file()
+    assert "Your project is ready" in again.stdout  # the next steps, as under cookiecutter

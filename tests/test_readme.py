@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import TEMPLATE, render
 
-TOOLS = "python|pip|pytest|cookiecutter|sbatch|srun|salloc|squeue|scontrol|scancel|torchrun"
+TOOLS = "python|pip|pytest|cookiecutter|cruft|sbatch|srun|salloc|squeue|scontrol|scancel|torchrun"
 
 
 def readme_commands(readme: Path) -> list[str]:
@@ -36,6 +36,9 @@ FIRST = (
     ' && pip install -e ".[dev]" && python train.py'
 )
 REPLAY_TEST = "test_refusal_names_the_saved_answers_and_the_command_that_renders_them"
+UPDATE_TEST = "test_update_keeps_the_researchers_work"
+LINK_TEST = "test_link_attaches_a_project_made_with_cookiecutter"
+NETWORK_CRUFT = f"needs the network: test_cruft.py::{UPDATE_TEST} runs cruft create from a local clone"
 GENERATED = "a command of the generated project's README: its tests/test_readme.py runs it"
 # Every README command: the test that runs it, or why none here does.
 COMMANDS = {
@@ -43,6 +46,11 @@ COMMANDS = {
     "pip install torch==2.13.0 -r requirements-dev.txt && pytest": "this suite itself (.ci/run runs it in CI)",
     "python train.py -m trainer=ddp model.optimizer.lr=1e-3,1e-4": GENERATED,
     "cookiecutter gh:<org>/cookiecutter-lightning-hydra": "needs the network: the same render as `cookiecutter .`",
+    "pip install cruft && cruft create gh:<org>/cookiecutter-lightning-hydra": NETWORK_CRUFT,
+    "cruft link gh:<org>/cookiecutter-lightning-hydra": f"test_cruft.py::{LINK_TEST}",
+    "cruft check": f"test_cruft.py::{UPDATE_TEST}",
+    "cruft diff": f"test_cruft.py::{UPDATE_TEST}",
+    "cruft update": f"test_cruft.py::{UPDATE_TEST}",
     "sbatch --nodes=0 slurm/multi_node.sbatch": "test_slurm.py::test_bad_node_count_starts_no_run",
     "sbatch --nodes=two …": "test_slurm.py::test_bad_node_count_starts_no_run",
     "sbatch --nodes=3 …": "test_slurm.py::test_bad_node_count_starts_no_run",

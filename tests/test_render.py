@@ -18,10 +18,12 @@ CHOICES += [("project_name", "Single Cell Transcriptomics Foundation Model Pretr
 
 
 def leftovers(project: Path) -> list[str]:
-    """Files whose name or text still holds template syntax or mentions the generator."""
+    """Files whose name or text still holds template syntax or mentions the generator (naming the template, as
+    cruft's commands do, is fine)."""
     found = []
     for path in project.rglob("*"):
         text = path.name if path.is_dir() else path.name + path.read_text(errors="replace")
+        text = text.replace("cookiecutter-lightning-hydra", "")
         for marker in ("{{", "{%", "cookiecutter"):
             if marker in text:
                 found.append(f"{path.relative_to(project)}: {marker}")
@@ -51,8 +53,10 @@ def test_every_choice_renders_clean(tmp_path: Path, key: str, value) -> None:
         pyproject = (project / "pyproject.toml").read_text()
         assert f'requires-python = ">={value}"' in pyproject
         assert f'target-version = "py{value.replace(".", "")}"' in pyproject  # ruff lints for the same Python
-        workflow = yaml.safe_load((project / ".github" / "workflows" / "tests.yml").read_text())
-        assert workflow["jobs"]["test"]["steps"][1]["with"]["python-version"] == value  # "3.10", not 3.1
+        for name in ("tests.yml", "template.yml"):
+            workflow = yaml.safe_load((project / ".github" / "workflows" / name).read_text())
+            for job in workflow["jobs"].values():
+                assert job["steps"][1]["with"]["python-version"] == value  # "3.10", not 3.1
 
 
 @pytest.mark.parametrize(("time", "minutes"), [("0", 0), ("0:30", 1), ("24:00:00", 1440), ("1-2:03", 1563)])
@@ -134,3 +138,17 @@ def test_gitignore_keeps_secrets_and_run_outputs_out_of_git(default_project: Pat
         ["git", "check-ignore", "--no-index", *ignored, *kept], cwd=tmp_path, capture_output=True, text=True
     )
     assert result.stdout.split() == ignored
+
+
+def test_template_workflows_parse(default_project: Path) -> None:
+    # They cannot run here: what GitHub reads of them is checked (tests/test_cruft.py runs the update step's script).
+    workflows = default_project / ".github" / "workflows"
+    tests = yaml.safe_load((workflows / "tests.yml").read_text())
+    check = tests["jobs"]["template"]["steps"][-1]["run"]
+    assert "cruft check" in check and "::notice " in check and "exit 1" not in check  # news is never a failure
+    update = yaml.safe_load((workflows / "template.yml").read_text())
+    assert update[True]["schedule"] == [{"cron": "0 4 1 * *"}] and "workflow_dispatch" in update[True]  # on: is True
+    assert update["permissions"] == {"contents": "write", "pull-requests": "write"}
+    steps = update["jobs"]["update"]["steps"]
+    assert "cruft update --skip-apply-ask" in steps[2]["run"]
+    assert steps[3]["uses"].startswith("peter-evans/create-pull-request@") and steps[3]["with"]["body-path"]

@@ -109,7 +109,8 @@ def compose_train(*overrides: str):
         return compose(config_name="train", overrides=list(overrides))
 
 
-TOOLS = "python|pip|pre-commit|pytest|sbatch|srun|salloc|squeue|scontrol|scancel|tail|torchrun|mpirun|tensorboard|wandb"
+TOOLS = "python|pip|pre-commit|pytest|cruft|sbatch|srun|salloc|squeue|scontrol|scancel|tail|torchrun|mpirun"
+TOOLS += "|tensorboard|wandb"
 
 
 def readme_commands() -> list[str]:

@@ -46,12 +46,15 @@ BY_THE_RECIPES = "a recipe's command: tests/test_recipes.py follows the recipe o
 ON_A_CLUSTER = "needs SLURM: the template's tests/test_slurm.py runs it on a two-node test cluster"
 BY_LAUNCHERS = "starts ranks with torchrun or mpirun: tests/harness/test_launchers.py runs it, and resumes the run"
 TWO_CPU_RANKS = ["trainer.accelerator=cpu", "trainer.devices=2"]
+BY_CRUFT = "cruft: the template's tests/test_cruft.py makes, updates, checks and diffs a project from a clone of it"
 
 
 def arguments(command: str) -> list[str]:
     """The overrides of a `python train.py ...` / `python eval.py ...` command."""
     return shlex.split(command)[2:]
 
+
+elsewhere(BY_CRUFT, "pip install cruft && cruft create gh:<org>/cookiecutter-lightning-hydra")
 
 # Set up and train
 
@@ -251,6 +254,11 @@ def profiles_thirty_steps(run, command: str) -> None:
 # Tests
 
 elsewhere(BY_THE_TEMPLATE_SUITE, 'pytest -m "slow or not slow"', "pytest -m slow tests/harness/test_resume.py")
+
+# Updating from the template
+
+elsewhere(BY_CRUFT, "cruft link gh:<org>/cookiecutter-lightning-hydra", "cruft check", "cruft diff", "cruft update")
+elsewhere(BY_CRUFT, "pytest tests/test_template_update.py")
 
 
 # Strategies
