@@ -53,10 +53,9 @@ def type_command(run: Runs, command: str) -> None:
         subprocess.run([sys.executable, *words[1:]], cwd=run.project, check=True, timeout=300)
 
 
-@pytest.mark.parametrize("title", ["Add a model", "Add a dataset"])
 @pytest.mark.slow
-def test_recipe_trains_with_ddp_and_resumes_exactly(title: str, tmp_path: Path) -> None:
-    run, commands = follow(tmp_path, title)
+def test_recipes_train_with_ddp_and_resume_exactly(tmp_path: Path) -> None:
+    run, commands = follow(tmp_path, "Add a model", "Add a dataset")
     for command in commands:
         type_command(run, command)
     trained = run.folders()
@@ -65,21 +64,19 @@ def test_recipe_trains_with_ddp_and_resumes_exactly(title: str, tmp_path: Path) 
         summary = run.summary(folder)
         assert summary["status"] == "finished" and summary["metrics"]["test/acc"] >= 0.8, (folder, summary)
 
-    if title == "Add a dataset":  # mistakes about the data: one sentence before any work, no run folder left
-        mistakes = {"data.num_features=30": "has 20 features: set data.num_features", "data.path=x.npz": "x.npz does"}
-        for override, sentence in mistakes.items():
-            result = run("train.py", "data=arrays", override, check=False)
-            assert result.returncode == 1 and "Traceback" not in result.stderr and sentence in result.stderr
-        assert run.folders() == trained
+    # Mistakes about the new data: one sentence before any work, no run folder left.
+    mistakes = {"data.num_features=30": "has 20 features: set data.num_features", "data.path=x.npz": "x.npz does"}
+    for override, sentence in mistakes.items():
+        result = run("train.py", "data=arrays", override, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr and sentence in result.stderr
+    assert run.folders() == trained
 
-    # The new piece under 2-rank DDP, killed part-way through an epoch and resumed: bit-identical weights.
-    new = "model=cnn" if title == "Add a model" else "data=arrays"
+    # The new model on the new data under 2-rank DDP, killed part-way through an epoch and resumed: bit-identical
+    # weights. The reference run writes elsewhere (PROJECT_ROOT): the same arrays for both.
     shutil.rmtree(run.project / "logs")
-    exact = EXACT if new == "model=cnn" else [o.replace("batch_size=8", "batch_size=4") for o in EXACT]
-    if new == "data=arrays":  # the reference run writes elsewhere (PROJECT_ROOT): the same arrays for both
-        exact.append(f"data.path={run.project / 'my_data.npz'}")
-    # ~79 steps an epoch either way: killed in the second, after a checkpoint at step 100 or later
-    assert_resumes_bit_identical(run, tmp_path, new, *DDP, *MID_EPOCH, *exact, kill_at=100)
+    exact = [o.replace("batch_size=8", "batch_size=4") for o in EXACT] + [f"data.path={run.project / 'my_data.npz'}"]
+    # ~79 steps an epoch: killed in the second, after a checkpoint at step 100 or later
+    assert_resumes_bit_identical(run, tmp_path, "model=cnn", "data=arrays", *DDP, *MID_EPOCH, *exact, kill_at=100)
 
 
 def test_the_two_recipes_train_together(tmp_path: Path) -> None:
