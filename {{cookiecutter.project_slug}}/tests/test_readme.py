@@ -332,6 +332,12 @@ def consolidates_a_sharded_checkpoint(run, command: str) -> None:
     checkpoint = torch.load(folder / "checkpoints" / "last.consolidated.ckpt", weights_only=True)
     assert checkpoint["global_step"] == run.summary(folder)["global_step"]
     assert checkpoint["state_dict"]["net.tok_emb.weight"].shape == (256, 64)  # whole, not a shard
+    # Both load the Lightning way, with no config at hand (README, "Evaluate"): the same whole weights
+    from {{cookiecutter.package_name}}.models.language_model import LanguageModel
+
+    for path in (folder / "checkpoints" / "last.ckpt", folder / "checkpoints" / "last.consolidated.ckpt"):
+        loaded = LanguageModel.load_from_checkpoint(path).state_dict()
+        assert all(torch.equal(loaded[key], value) for key, value in checkpoint["state_dict"].items())
 
 
 # Evaluate, log, compare

@@ -46,8 +46,9 @@ def rebuild(model_class: type, hparams: dict[str, Any], given: dict[str, Any], s
     if missing:
         passed = ", ".join(f"{name}=..." for name in missing)
         raise ConfigError(
-            f"{source} holds no config of {' and '.join(missing)} (it was saved before they were kept, or by a model "
-            f"built outside train.py): pass them built, load_from_checkpoint(path, {passed})."
+            f"{source} holds no {' and '.join(missing)} among its hyperparameters (a checkpoint saved before networks "
+            f"and optimizers were kept, or by a model built outside train.py): pass them, load_from_checkpoint(path, "
+            f"{passed})."
         )
     built = [name for name in parameters if name not in given and isinstance(hparams.get(name), dict)]
     return {name: _build(hparams[name], name, source) for name in built if "_target_" in hparams[name]}
