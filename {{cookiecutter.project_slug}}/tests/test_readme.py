@@ -355,6 +355,18 @@ def evaluates_with_the_runs_config(run, command: str) -> None:
     assert 0.0 <= summary["metrics"]["test/acc"] <= 1.0
 
 
+PREDICT_INPUTS = (
+    'python -c "import numpy as np; from sklearn.datasets import load_digits; x = load_digits().data[:100]; '
+    "np.savez('digits.npz', x=x); np.savetxt('digits.csv', x, delimiter=',')\""
+)
+elsewhere(
+    "tests/test_predict.py runs it on one short training run, and compares with the checkpoint's own predictions",
+    PREDICT_INPUTS,
+    "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=digits.npz",
+    "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=digits.csv trainer=ddp "
+    "trainer.accelerator=cpu trainer.devices=2",
+)
+
 elsewhere(BY_THE_TEMPLATE, 'pip install -e ".[wandb]"')
 
 
