@@ -3,7 +3,7 @@ exactly (harness/resumable_loader.py), the error that reports a mistake in one s
 the inputs predict.py reads (harness/inputs.py)."""
 
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
-from {{cookiecutter.package_name}}.harness.inputs import read_inputs
+from {{cookiecutter.package_name}}.harness.inputs import read_inputs, read_lines
 from {{cookiecutter.package_name}}.harness.resumable_loader import resumable_loader
 
-__all__ = ["ConfigError", "read_inputs", "resumable_loader"]
+__all__ = ["ConfigError", "read_inputs", "read_lines", "resumable_loader"]

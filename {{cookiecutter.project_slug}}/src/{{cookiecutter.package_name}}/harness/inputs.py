@@ -1,6 +1,6 @@
-"""The inputs a model predicts for (predict.py, `data.predict_path=`): an array `x` in a `.npz` file, or the rows of
-a CSV file of numbers, read whole; a file that is missing or not what the model reads is refused in one sentence,
-before any rank starts or anything is written."""
+"""The inputs a model predicts for (predict.py, `data.predict_path=`): an array `x` in a `.npz` file or the rows of
+a CSV file of numbers (`read_inputs`), or the lines of a text file (`read_lines`), read whole; a file that is missing
+or not what the model reads is refused in one sentence, before any rank starts or anything is written."""
 
 from pathlib import Path
 
@@ -39,3 +39,17 @@ def _numbers(file: Path) -> np.ndarray:
         except ValueError as error:
             reason = str(error)
     raise ConfigError(f"{file} is not a CSV file of numbers ({reason}): one example a row, values separated by commas.")
+
+
+def read_lines(path: str) -> list[str]:
+    """The lines of the text file `path`, each an input (an empty line too: the row numbers stay the line numbers)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"data.predict_path={path} does not exist: pass a text file, one prompt a line.")
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text ({error.reason}, byte {error.start}): pass a text file.") from None
+    if not lines:
+        raise ConfigError(f"{path} is empty: pass a text file, one prompt a line.")
+    return lines
