@@ -18,8 +18,13 @@ from helpers import DDP, FAST, Runs, readme_commands
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 from {{cookiecutter.package_name}}.harness.data import read_inputs
 from {{cookiecutter.package_name}}.models.classifier import Classifier
+from {{cookiecutter.package_name}}.models.language_model import LanguageModel
 
 MAKE_INPUTS, ONE_PROCESS, RANKS = [c for c in readme_commands() if "digits.npz" in c or "digits.csv" in c]
+(CONTINUES,) = [c for c in readme_commands() if "prompts.txt" in c]
+TINY_GPT = ["experiment=gpt", "trainer=cpu", "data.corpus_mb=0.125", "model.net.n_layer=1", "model.sample_tokens=0"]
+TINY_GPT += ["logger=csv", "trainer.max_epochs=1", "+trainer.limit_train_batches=10", "+trainer.limit_val_batches=1"]
+TINY_GPT += ["test=false"]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +68,22 @@ def test_predicts_every_input_in_order_as_the_checkpoint_computes(run, trained: 
 def test_ddp_ranks_write_one_whole_ordered_file(run, trained: Path) -> None:
     assert all(option in RANKS for option in DDP)
     assert_the_checkpoints_predictions(predict(run, RANKS, trained), trained)
+
+
+@pytest.mark.slow
+def test_a_gpt_continues_every_line_as_its_checkpoint_does(run) -> None:
+    run("train.py", *TINY_GPT)
+    (trained,) = run.folders()
+    lines = ["def ", "", "import os", "class A:"]  # an empty line too: row numbers stay line numbers
+    (run.root / "prompts.txt").write_text("\n".join(lines) + "\n")
+    command = CONTINUES.replace("logs/train/runs/<run id>", str(trained))
+    command = command.replace("=prompts.txt", f"={run.root}/prompts.txt")
+    run("predict.py", *shlex.split(command.replace("sample_tokens=100", "sample_tokens=12"))[2:])  # 12 are enough
+    (folder,) = run.folders("predict")
+    with open(folder / "predictions.csv", newline="") as file:
+        written = [row["text"] for row in csv.DictReader(file)]
+    model = LanguageModel.load_from_checkpoint(run.summary(trained)["best_ckpt_path"])
+    assert written == [model.generate(line, 12) for line in lines]
 
 
 def test_a_missing_or_malformed_file_is_refused_in_one_sentence(run, trained: Path, tmp_path: Path) -> None:

@@ -365,6 +365,7 @@ elsewhere(
     "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=digits.npz",
     "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=digits.csv trainer=ddp "
     "trainer.accelerator=cpu trainer.devices=2",
+    "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=prompts.txt +model.sample_tokens=100",
 )
 
 elsewhere(BY_THE_TEMPLATE, 'pip install -e ".[wandb]"')
