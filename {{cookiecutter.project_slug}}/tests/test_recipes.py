@@ -4,6 +4,7 @@ Each recipe's code blocks start with the path they go to: the test writes them t
 commands, and checks that the result trains under 2-rank DDP and resumes exactly from the middle of an epoch.
 """
 
+import os
 import re
 import shlex
 import shutil
@@ -84,3 +85,20 @@ def test_the_two_recipes_train_together(tmp_path: Path) -> None:
     (make_arrays,) = [command for command in commands if command.startswith("python -c")]
     type_command(run, make_arrays)
     run("train.py", "model=cnn", "data=arrays", *FAST)  # 20 features, not the digits' 64
+    # The Lightning way to load, in a process that knows the recipe's network but not the run's config
+    (folder,) = run.folders()
+    env = {**os.environ, "PYTHONPATH": str(run.project / "src")}
+    checkpoint = str(folder / "checkpoints" / "last.ckpt")
+    loaded = subprocess.run([sys.executable, "-c", LOADS, checkpoint], env=env, capture_output=True, text=True)
+    assert loaded.stdout.split() == ["SmallCNN", "5", "same"], loaded.stderr[-2000:]  # 20 features: a 5x5 square
+
+
+LOADS = """
+import sys, torch
+from {{cookiecutter.package_name}}.models.classifier import Classifier
+
+model = Classifier.load_from_checkpoint(sys.argv[1])
+weights = torch.load(sys.argv[1], weights_only=True)["state_dict"]
+same = all(torch.equal(value, weights[key]) for key, value in model.state_dict().items())
+print(type(model.net).__name__, model.net.side, "same" if same else "differ")
+"""

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_convert
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from {{cookiecutter.package_name}}.harness.data import ConfigError, resumable_loader
+from {{cookiecutter.package_name}}.harness.data import ConfigError, read_inputs, resumable_loader
 
 
 class InMemoryDataset(TensorDataset):
@@ -40,6 +40,9 @@ class DigitsDataModule(L.LightningDataModule):
     `split_seed` is separate from the run's `seed` on purpose: a sweep over `seed` then compares
     runs on the same test set. `batch_size` is per process (under DDP each rank gets this many).
 
+    `predict_path`: a file of images to predict the digits of (predict.py), 64 pixel values 0..16 each, as
+    data/digits.npz holds them: a `.npz` file with an array x, or a CSV file.
+
     Exact resume: the training loader comes from harness/resumable_loader.py, so a run resumed from any
     checkpoint, mid-epoch or not, trains on the same batches as a run never stopped.
     """
@@ -54,6 +57,7 @@ class DigitsDataModule(L.LightningDataModule):
         test_fraction: float = 0.15,
         split_seed: int = 1234,
         shuffle_seed: int = 0,
+        predict_path: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -64,22 +68,31 @@ class DigitsDataModule(L.LightningDataModule):
         self.splits: dict[str, Dataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        if stage == "predict":  # the inputs alone, read once (predict.py reads them before any rank starts)
+            if "predict" not in self.splits:
+                images = read_inputs(self.hparams.predict_path, self.hparams.num_features)
+                self.splits["predict"] = InMemoryDataset(self._model_inputs(images))
+            return
+        if "train" in self.splits:
             return
         with np.load(Path(__file__).with_name("digits.npz")) as digits:  # arrays only: nothing in it runs
             images, labels = digits["images"], digits["labels"]
-        x = torch.tensor(images / 16.0, dtype=torch.float32)  # pixel values 0..16 -> 0..1
+        x = self._model_inputs(images)
         y = torch.tensor(labels, dtype=torch.long)
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.hparams.split_seed))
         n_val = int(len(x) * self.hparams.val_fraction)
         n_test = int(len(x) * self.hparams.test_fraction)
         parts = {"val": order[:n_val], "test": order[n_val : n_val + n_test], "train": order[n_val + n_test :]}
-        self.splits = {name: InMemoryDataset(x[index], y[index]) for name, index in parts.items()}
+        self.splits |= {name: InMemoryDataset(x[index], y[index]) for name, index in parts.items()}
         if (x.shape[1], len(y.unique())) != (self.hparams.num_features, self.hparams.num_classes):
             raise ConfigError(
                 f"the digits have {x.shape[1]} features and {len(y.unique())} classes, not the data config's "
                 f"{self.hparams.num_features} and {self.hparams.num_classes}: drop data.num_features/num_classes."
             )
+
+    @staticmethod
+    def _model_inputs(images: np.ndarray) -> torch.Tensor:
+        return torch.tensor(images / 16.0, dtype=torch.float32)  # pixel values 0..16 -> 0..1
 
     def _loader_options(self) -> dict:
         workers = self.hparams.num_workers
@@ -105,3 +118,6 @@ class DigitsDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return DataLoader(self.splits["test"], **self._loader_options())
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(self.splits["predict"], **self._loader_options())
