@@ -28,6 +28,10 @@ FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limi
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 SHARDED = ["trainer=model_parallel", "trainer.accelerator=cpu", "trainer.devices=2"]  # FSDP2 over 2 CPU ranks
 MID_EPOCH = ["callbacks.last_checkpoint.every_n_train_steps=50"]  # checkpoints at steps 50, 100, ... of 158
+# The GPT in one layer and 10 steps: for what a trained GPT checkpoint is used for (predict, export)
+TINY_GPT = ["experiment=gpt", "trainer=cpu", "data.corpus_mb=0.125", "model.net.n_layer=1", "model.sample_tokens=0"]
+TINY_GPT += ["logger=csv", "trainer.max_epochs=1", "+trainer.limit_train_batches=10", "+trainer.limit_val_batches=1"]
+TINY_GPT += ["test=false"]
 
 # Deterministic and slow enough to be killed mid-run: 158 steps per epoch on one process. Two epochs: a kill in
 # the second proves the resumed order is that epoch's, and the runs stay short (CI's time is a budget).

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import DDP, FAST, PROJECT, Runs, readme_commands
+from helpers import DDP, FAST, PROJECT, TINY_GPT, Runs, readme_commands
 
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 from {{cookiecutter.package_name}}.harness.data import read_inputs
@@ -22,9 +22,6 @@ from {{cookiecutter.package_name}}.models.language_model import LanguageModel
 
 MAKE_INPUTS, ONE_PROCESS, RANKS = [c for c in readme_commands() if "digits.npz" in c or "digits.csv" in c]
 (CONTINUES,) = [c for c in readme_commands() if "prompts.txt" in c]
-TINY_GPT = ["experiment=gpt", "trainer=cpu", "data.corpus_mb=0.125", "model.net.n_layer=1", "model.sample_tokens=0"]
-TINY_GPT += ["logger=csv", "trainer.max_epochs=1", "+trainer.limit_train_batches=10", "+trainer.limit_val_batches=1"]
-TINY_GPT += ["test=false"]
 
 
 @pytest.fixture(scope="module")

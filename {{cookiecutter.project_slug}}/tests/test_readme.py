@@ -376,6 +376,13 @@ elsewhere(
     "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=prompts.txt +model.sample_tokens=100",
 )
 
+elsewhere(
+    "tests/test_export.py writes both files and runs the README's snippets that load them (the template's CI "
+    "installs the onnx extra)",
+    'pip install -e ".[onnx]"',
+    "python export.py ckpt_path=logs/train/runs/<run id>/checkpoints/last.ckpt",
+)
+
 elsewhere(BY_THE_TEMPLATE, 'pip install -e ".[wandb]"')
 
 

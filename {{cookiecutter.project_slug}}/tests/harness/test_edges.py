@@ -28,8 +28,8 @@ from {{cookiecutter.package_name}}.harness import checkpoint_reading, consolidat
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
 SHARDED = ["trainer=model_parallel", "trainer.accelerator=cpu"]
-TINY_GPT = ["experiment=gpt", "data.corpus_mb=0.25", "model.sample_tokens=0", "logger=csv", "trainer.max_epochs=1"]
-TINY_GPT += ["+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2"]
+SMALL_GPT = ["experiment=gpt", "data.corpus_mb=0.25", "model.sample_tokens=0", "logger=csv", "trainer.max_epochs=1"]
+SMALL_GPT += ["+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2"]
 
 REPLICAS = """
 import json, os
@@ -57,7 +57,7 @@ class RecordReplicaDifference(L.Callback):
 def test_tensor_parallel_ranks_with_dropout_train_one_model(run, tmp_path: Path) -> None:
     (tmp_path / "replicas.py").write_text(REPLICAS)
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{run.project / 'src'}", "REPLICAS_OUT": str(tmp_path / "out.json")}
-    tensor_parallel = [*TINY_GPT, *SHARDED, "trainer.devices=2", "trainer.strategy.tensor_parallel_size=2"]
+    tensor_parallel = [*SMALL_GPT, *SHARDED, "trainer.devices=2", "trainer.strategy.tensor_parallel_size=2"]
     tensor_parallel += ["model.net.dropout=0.1", "test=false"]
     run("train.py", *tensor_parallel, "+callbacks.record._target_=replicas.RecordReplicaDifference", env=env)
     # 8 steps with dropout: the embeddings and norms every rank holds agree to float rounding (0.012 when each
@@ -73,7 +73,7 @@ def test_tensor_parallel_ranks_with_dropout_train_one_model(run, tmp_path: Path)
 @pytest.mark.slow
 def test_model_parallel_on_one_device_trains_saves_tests_and_evaluates(run) -> None:
     # trainer.devices=auto on a one-GPU machine: nothing to shard, and the checkpoint must still load
-    result = run("train.py", *TINY_GPT, *SHARDED, "trainer.devices=1")
+    result = run("train.py", *SMALL_GPT, *SHARDED, "trainer.devices=1")
     (folder,) = run.folders()
     summary = run.summary(folder)
     assert summary["status"] == "finished" and "test/loss" in summary["metrics"], result.stderr[-2000:]

@@ -1,6 +1,6 @@
 """trainer=model_parallel on 2 CPU ranks: FSDP2 sharding and tensor parallelism compute what one device computes,
-and their checkpoints (folders) resume exactly, evaluate, generate and consolidate into one file (README, "Models
-bigger than one device")."""
+and their checkpoints (folders) resume exactly, evaluate, generate, export and consolidate into one file (README,
+"Models bigger than one device")."""
 
 import subprocess
 import sys
@@ -83,6 +83,8 @@ def test_sharded_checkpoint_folder_evaluates_generates_and_consolidates(run, tmp
     assert run.summary(evaluation)["metrics"]["test/loss"] == pytest.approx(summary["metrics"]["test/loss"], rel=1e-5)
     sample = run("generate.py", f"ckpt_path={last}", "max_new_tokens=20")
     assert "Sample from" in sample.stdout
+    exported = run("export.py", f"ckpt_path={last}")  # the folder gathered into one network, then exported
+    assert "model.pt2: on 4 test inputs, the largest difference from the checkpoint's network is 0 " in exported.stderr
     # The README's command: one ordinary .ckpt file that loads on one device
     package = next((run.project / "src").glob("*/harness/consolidate.py")).parent.parent.name
     command = [sys.executable, "-m", f"{package}.harness.consolidate", str(last), str(tmp_path / "one.ckpt")]
