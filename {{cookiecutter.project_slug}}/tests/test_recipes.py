@@ -4,6 +4,7 @@ Each recipe's code blocks start with the path they go to: the test writes them t
 commands, and checks that the result trains under 2-rank DDP and resumes exactly from the middle of an epoch.
 """
 
+import importlib.util
 import re
 import shlex
 import shutil
@@ -82,8 +83,30 @@ def test_recipe_trains_with_ddp_and_resumes_exactly(title: str, tmp_path: Path) 
     assert_resumes_bit_identical(run, tmp_path, new, *DDP, *MID_EPOCH, *exact, kill_at=100)
 
 
-def test_the_two_recipes_train_together(tmp_path: Path) -> None:
+def test_the_two_recipes_train_together_and_the_dataset_cuts_folds(tmp_path: Path) -> None:
     run, commands = follow(tmp_path, "Add a model", "Add a dataset")
     (make_arrays,) = [command for command in commands if command.startswith("python -c")]
     type_command(run, make_arrays)
     run("train.py", "model=cnn", "data=arrays", *FAST)  # 20 features, not the digits' 64
+
+    assert_the_dataset_recipe_cuts_folds_of_what_its_test_split_leaves(run)
+
+
+def assert_the_dataset_recipe_cuts_folds_of_what_its_test_split_leaves(run: Runs) -> None:
+    path = run.project / "src" / "{{cookiecutter.package_name}}" / "data" / "arrays_datamodule.py"
+    spec = importlib.util.spec_from_file_location("arrays_datamodule", path)
+    recipe_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe_module)
+
+    def split(**folds) -> dict[str, set[int]]:
+        datamodule = recipe_module.ArraysDataModule(str(run.project / "my_data.npz"), 20, 3, **folds)
+        datamodule.setup("fit")
+        return {name: set(getattr(datamodule, name).indices) for name in ("train", "val", "test")}
+
+    usual = split()
+    assert [len(usual[name]) for name in ("train", "val", "test")] == [630, 135, 135]  # of 900 examples
+    folds = [split(num_folds=5, fold=fold) for fold in range(5)]
+    assert all(fold["test"] == usual["test"] for fold in folds)
+    assert all(fold["val"].isdisjoint(fold["train"]) and len(fold["val"] | fold["train"]) == 765 for fold in folds)
+    assert set().union(*(fold["val"] for fold in folds)) == usual["train"] | usual["val"]  # 5 x 153 = 765
+    assert sum(len(fold["val"]) for fold in folds) == 765
