@@ -13,6 +13,7 @@
 - mesh.py: what a network offers to be split over trainer=model_parallel's mesh (a typed Protocol)
 - sharded.py: gradient clipping across the mixed layouts that tensor parallelism makes (trainer=model_parallel)
 - consolidate.py: one ordinary .ckpt file from a sharded run's checkpoint folder
+- sweep_resume.py: a grid sweep (`-m`) launched again into its folder skips finished jobs, continues the others
 - search.py: hyperparameter search with Optuna (hparams_search=...): trials pruned, a search resumed
 - callbacks/, loggers/, strategies/: what Lightning lacks, chosen in configs/callbacks, logger and trainer
 """
