@@ -27,6 +27,8 @@ def test_a_sweep_stopped_by_ctrl_c_skips_finished_jobs_and_continues_the_others(
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
     process.wait()
     (sweep,) = multiruns.iterdir()
+    command = " ".join(["python train.py", *SWEEP, f"hydra.sweep.dir={sweep}"])
+    assert f"To continue the sweep: {command}\n" in (tmp_path / "first.log").read_text()
     assert [run.summary(sweep / job)["status"] for job in "012"] == ["finished", "finished", "interrupted"]
     assert not (sweep / "3").exists()
     stopped_at = resume.saved_step(sweep / "2" / "checkpoints" / "last.ckpt")

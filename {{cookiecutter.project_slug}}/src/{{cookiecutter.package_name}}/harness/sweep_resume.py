@@ -10,6 +10,7 @@ is refused before any job runs. Each job decides for itself, in its own process:
 
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,21 @@ def earlier_launch(cfg: DictConfig) -> dict[str, float] | None:
         log.info(f"Job {number} was stopped ({summary.get('status', 'no summary')}): it continues from its checkpoint")
         cfg.ckpt_path = "last"  # resume.resolve finds it in this job's folder
     return None
+
+
+def continue_command() -> str | None:
+    """In a job of a grid sweep: the command that launches the sweep again into its folder; None elsewhere."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    hydra_config = HydraConfig.get()
+    sweep_dir = Path(hydra_config.sweep.dir)
+    if not str(hydra_config.sweeper.get("_target_", "")).endswith("BasicSweeper") or not sweep_dir.is_dir():
+        return None
+    typed = [o for o in OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task if "hydra.sweep.dir=" not in o]
+    return shlex.join(["python", "train.py", "-m", *typed, f"hydra.sweep.dir={sweep_dir}"])
 
 
 class SweepResume(Callback):
