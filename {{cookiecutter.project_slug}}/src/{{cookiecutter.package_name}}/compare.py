@@ -152,7 +152,8 @@ def group_table(found: list[list[dict[str, Any]]], metric: str) -> Any:
     runs = [run for group in found for run in group]
     differ = differing(found)
     metrics = sorted({m for run in runs for m in run["summary"].get("metrics", {}) if m.startswith(("val/", "test/"))})
-    title = f"{len(found)} groups of {len(runs)} runs, best mean {metric} first: mean ± sd [95% confidence interval]"
+    groups_of = f"{len(found)} group{'s' if len(found) > 1 else ''} of {len(runs)} runs"
+    title = f"{groups_of}, best mean {metric} first: mean ± sd [95% confidence interval]"
     grid = Table(title=title, title_justify="left")
     for column in ["runs", *differ, "n", "repeats", "status", f"{metric} (best)", *metrics]:
         grid.add_column(column, overflow="fold")
