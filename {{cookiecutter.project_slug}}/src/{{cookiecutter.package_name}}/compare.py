@@ -132,9 +132,9 @@ def group_name(group: list[dict[str, Any]], keys: list[str] | None = None) -> st
 
 
 def differing(found: list[list[dict[str, Any]]]) -> list[str]:
-    """The settings that tell the groups apart (all of them for one group)."""
+    """The settings that tell the groups apart (none for one group: the line under the table names its settings)."""
     keys = sorted({key for group in found for key in shared(group)})
-    return [k for k in keys if len({shared(group).get(k) for group in found}) > 1] if len(found) > 1 else keys
+    return [k for k in keys if len({shared(group).get(k) for group in found}) > 1]
 
 
 def mean_cell(values: list[float]) -> str:
@@ -266,7 +266,9 @@ def report(folders: list[Path], metric: str | None = None, plot_path: Path | Non
     else:
         console.print(group_table(found, metric))
         best = found[0][0]
-        folders_of = " ".join(str(run["folder"]) for run in found[0])
+        parents = {run["folder"].parent for run in found[0]}  # a sweep's jobs: its folder, then the jobs' names
+        names = " ".join(run["folder"].name for run in found[0])
+        folders_of = f"{parents.pop()} ({names})" if len(parents) == 1 else " ".join(str(r["folder"]) for r in found[0])
         stats = mean_cell([value(run, metric) for run in found[0]])
         best_line = f"Best mean {metric}: {stats} over {len(found[0])} runs: {group_name(found[0])}, in {folders_of}"
     console.print(best_line, soft_wrap=True)  # one line, however long: scripts and tests read it

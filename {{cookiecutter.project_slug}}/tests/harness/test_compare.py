@@ -159,7 +159,7 @@ def test_repeats_of_a_setting_form_a_group_with_mean_sd_and_confidence_interval(
     assert rows[0].startswith("│ b0 b1 ") and "data.fold=0,1" in rows[0] and b in rows[0]
     assert rows[1].startswith("│ a0 a1 a2 ") and "seed=0,1,2" in rows[1] and a in rows[1]
     assert rows[2].startswith("│ c ") and "│ 0.5000 " in rows[2]  # a lone run: its value, no spread
-    assert f"Best mean val/acc: {b} over 2 runs: lr=0.003 num_folds=5, in {tmp_path / 'b0'}" in output
+    assert f"Best mean val/acc: {b} over 2 runs: lr=0.003 num_folds=5, in {tmp_path} (b0 b1)" in output
     assert (tmp_path / "curves.png").stat().st_size > 10_000  # each group's mean, with a band
 
 
