@@ -439,7 +439,8 @@ def cross_validates(run, command: str) -> None:
 SWEEP = "python train.py -m model.optimizer.lr=1e-3,3e-3 seed=0,1"
 elsewhere("stopped by Ctrl-C in its third job by the check of the next command", SWEEP)
 # 20 steps a job, a checkpoint every 5: Ctrl-C lands in the third job, after its first checkpoint.
-SMALL_JOBS = ["trainer=cpu", "data.batch_size=8", "+trainer.limit_train_batches=20", "+trainer.limit_val_batches=1"]
+SMALL_JOBS = ["trainer=cpu", "trainer.max_epochs=1", "data.batch_size=8", "+trainer.limit_train_batches=20"]
+SMALL_JOBS += ["+trainer.limit_val_batches=1"]
 SMALL_JOBS += ["logger=csv", "test=false", "callbacks.last_checkpoint.every_n_train_steps=5"]
 
 
@@ -455,7 +456,8 @@ def continues_a_stopped_sweep(run, command: str) -> None:
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
     process.wait()
     (sweep,) = multiruns.iterdir()
-    continued = [*arguments(command.replace("logs/train/multiruns/<sweep id>", str(sweep))), *SMALL_JOBS]
+    into_its_folder = command.replace("logs/train/multiruns/<sweep id>", str(sweep)).removeprefix(SWEEP).split()
+    continued = [*arguments(SWEEP), *SMALL_JOBS, *into_its_folder]
     assert f"To continue the sweep: python train.py {' '.join(continued)}\n" in first.read_text()
     assert [run.summary(sweep / job)["status"] for job in "012"] == ["finished", "finished", "interrupted"]
     assert not (sweep / "3").exists()
