@@ -478,6 +478,8 @@ def continues_a_stopped_sweep(run, command: str) -> None:
     assert other.returncode == 1 and "Traceback" not in other.stderr
     assert f"ERROR: {sweep} holds a sweep of model.optimizer.lr=1e-3,3e-3 seed=0,1 trainer=cpu " in other.stderr
     assert "to continue it, give its overrides; for a new sweep, leave out hydra.sweep.dir." in other.stderr
+    swapped = run("train.py", "-m", "seed=0,1", "model.optimizer.lr=1e-3,3e-3", *continued[3:], check=False)
+    assert swapped.returncode == 1 and f"ERROR: {sweep} holds a sweep of" in swapped.stderr  # its order: the jobs'
     assert [len(run.summary(sweep / job)["attempts"]) for job in "0123"] == [1, 1, 2, 1]  # nothing ran
 
 
