@@ -4,8 +4,8 @@ Written the way PyTorch's DDP tutorials write it: a loop, no framework. `python 
 process; `torchrun --nproc-per-node=2 plain_train.py` trains with DistributedSampler + DistributedDataParallel.
 
 The same work as `python train.py test=false` in the generated project:
-- data: scikit-learn's digits in memory, split into train/val/test with the same seed (1234) and fractions;
-  a DataLoader over a TensorDataset, `--batch-size` per process;
+- data: the project's digits (src/<package>/data/digits.npz) in memory, split into train/val/test with the same
+  seed (1234) and fractions; a DataLoader over a TensorDataset, `--batch-size` per process;
 - network: the template's MLP (Linear, ReLU, Dropout per hidden layer), cross-entropy, AdamW(lr 3e-3,
   weight decay 1e-4), CosineAnnealingLR(T_max=epochs) stepped every epoch, seed 42;
 - every step: the training step and the epoch's training accuracy (summed as tensors, no sync); the loss is
@@ -23,10 +23,11 @@ and torch.distributed.nn is imported before the group exists.
 
 import argparse
 import os
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
-from sklearn.datasets import load_digits
 from step_clock import StepClock
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -42,7 +43,8 @@ def mlp(in_features: int, hidden: list[int], num_classes: int, dropout: float) -
 
 
 def digits_splits(split_seed: int = 1234) -> dict[str, TensorDataset]:
-    images, labels = load_digits(return_X_y=True)
+    with np.load(next(Path.cwd().glob("src/*/data/digits.npz"))) as digits:  # run from the rendered project
+        images, labels = digits["images"], digits["labels"]
     x = torch.tensor(images / 16.0, dtype=torch.float32)
     y = torch.tensor(labels, dtype=torch.long)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(split_seed))

@@ -28,7 +28,7 @@ ANSWERS = json.loads({{ cookiecutter | jsonify | tojson }})
 SHADOWED = {
     "torch", "lightning", "pytorch_lightning", "hydra", "omegaconf", "torchmetrics", "torchdata", "sklearn", "numpy",
     "rich", "wandb", "tensorboard", "submitit", "pytest", "setuptools", "pip", "test", "tests", "src",
-    "configs", "train", "eval", "generate",
+    "configs", "train", "eval", "generate", "predict",
 } | set(sys.stdlib_module_names)
 
 # ASCII digits only: a digit like '٣' passes int() but would land in the YAML as a string.

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import TEMPLATE, render
 
@@ -150,3 +151,16 @@ def test_installed_package_trains_from_any_folder(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (summary,) = (elsewhere / "logs" / "train" / "runs").glob("*/summary.json")  # under the folder it ran in
     assert '"status": "finished"' in summary.read_text() and '"epochs": 1' in summary.read_text()
+    # The other console scripts run from there too: predictions for two images, from the run folder just written
+    np.savez(elsewhere / "two.npz", x=np.zeros((2, 64)))
+    predicted = subprocess.run(
+        [bin_dir / "my-project-predict", f"ckpt_path={summary.parent}", "data.predict_path=two.npz", "trainer=cpu"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert predicted.returncode == 0, predicted.stdout[-3000:] + predicted.stderr[-3000:]
+    (predictions,) = (elsewhere / "logs" / "predict" / "runs").glob("*/predictions.csv")
+    assert len(predictions.read_text().splitlines()) == 3  # a header and a row an image

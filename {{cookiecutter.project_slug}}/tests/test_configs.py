@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import {{cookiecutter.package_name}}.harness.launch  # noqa: F401  registers the ${run_id:} and ${cluster:} resolvers
+from {{cookiecutter.package_name}}.harness import hparams
 
 
 @pytest.mark.parametrize("trainer", options("trainer"))
@@ -62,7 +63,7 @@ PAIRS = ["train.yaml", *(f"experiment={name}" for name in options("experiment"))
 
 
 @pytest.mark.parametrize("pair", PAIRS)
-def test_every_model_and_datamodule_take_one_batch_forward_and_backward(pair: str) -> None:
+def test_every_model_and_datamodule_take_one_batch_forward_and_backward_and_load_back(pair: str, tmp_path) -> None:
     overrides = [] if pair == "train.yaml" else [pair]
     cfg = compose_train(*overrides, "data.batch_size=2", "data.num_workers=0")
     OmegaConf.set_struct(cfg, False)
@@ -70,8 +71,10 @@ def test_every_model_and_datamodule_take_one_batch_forward_and_backward(pair: st
         cfg.data.corpus_mb = 0.1  # a tenth of a MB of text: enough for one batch, quick to read
     if "sample_tokens" in cfg.model:
         cfg.model.sample_tokens = 0
+    OmegaConf.resolve(cfg.model)  # as a run resolves it (harness/launch.py)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
+    hparams.keep(model, cfg.model)  # as harness/build.py does
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     trainer = L.Trainer(
         accelerator="cpu", devices=1, fast_dev_run=1, logger=False, enable_progress_bar=False,
@@ -81,6 +84,18 @@ def test_every_model_and_datamodule_take_one_batch_forward_and_backward(pair: st
     assert trainer.global_step == 1 and torch.isfinite(trainer.callback_metrics["train/loss"])
     changed = [name for name, p in model.named_parameters() if not torch.equal(p.detach(), before[name])]
     assert changed, "the optimizer step changed no weight"
+
+    # The Lightning way to load, with no config at hand: network, optimizer and scheduler built again, same weights
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    loaded = type(model).load_from_checkpoint(tmp_path / "model.ckpt")
+    assert type(loaded.net) is type(model.net) and loaded.hparams == model.hparams
+    weights = model.state_dict()
+    assert loaded.state_dict().keys() == weights.keys()
+    assert all(torch.equal(value, weights[key]) for key, value in loaded.state_dict().items())
+    optimizers = loaded.configure_optimizers()
+    optimizer = optimizers["optimizer"] if isinstance(optimizers, dict) else optimizers  # with a scheduler or not
+    assert type(optimizer) is type(trainer.optimizers[0]) and optimizer.defaults == trainer.optimizers[0].defaults
+    assert torch.load(tmp_path / "model.ckpt", weights_only=True)["hyper_parameters"]["net"] == dict(cfg.model.net)
 
 
 def test_model_sizes_come_from_the_data_config() -> None:

@@ -108,8 +108,8 @@ def changes_anything(run, command: str) -> None:
 # Add a model, add a dataset (the recipes)
 
 RECIPE_DATA = (
-    'python -c "import numpy as np; from sklearn.datasets import make_classification as m; '
-    "x, y = m(900, 20, n_informative=10, n_classes=3, random_state=0); np.savez('my_data.npz', x=x, y=y)\""
+    'python -c "import numpy as np; r = np.random.default_rng(0); x = r.normal(size=(900, 20)); '
+    "y = (x[:, :10] @ r.normal(size=(10, 3))).argmax(1); np.savez('my_data.npz', x=x, y=y)\""
 )
 elsewhere(
     BY_THE_RECIPES,
@@ -342,6 +342,12 @@ def consolidates_a_sharded_checkpoint(run, command: str) -> None:
     checkpoint = torch.load(folder / "checkpoints" / "last.consolidated.ckpt", weights_only=True)
     assert checkpoint["global_step"] == run.summary(folder)["global_step"]
     assert checkpoint["state_dict"]["net.tok_emb.weight"].shape == (256, 64)  # whole, not a shard
+    # Both load the Lightning way, with no config at hand (README, "Evaluate"): the same whole weights
+    from {{cookiecutter.package_name}}.models.language_model import LanguageModel
+
+    for path in (folder / "checkpoints" / "last.ckpt", folder / "checkpoints" / "last.consolidated.ckpt"):
+        loaded = LanguageModel.load_from_checkpoint(path).state_dict()
+        assert all(torch.equal(loaded[key], value) for key, value in checkpoint["state_dict"].items())
 
 
 # Evaluate, log, compare
@@ -358,6 +364,19 @@ def evaluates_with_the_runs_config(run, command: str) -> None:
     assert summary["tested_ckpt_path"] == str(trained / "checkpoints" / "last.ckpt")
     assert 0.0 <= summary["metrics"]["test/acc"] <= 1.0
 
+
+PREDICT_INPUTS = (
+    "python -c \"import numpy as np; x = np.load('src/{{ cookiecutter.package_name }}/data/digits.npz')['images'][:100]; "
+    "np.savez('digits.npz', x=x); np.savetxt('digits.csv', x, delimiter=',')\""
+)
+elsewhere(
+    "tests/test_predict.py runs it on one short training run, and compares with the checkpoint's own predictions",
+    PREDICT_INPUTS,
+    "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=digits.npz",
+    "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=digits.csv trainer=ddp "
+    "trainer.accelerator=cpu trainer.devices=2",
+    "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=prompts.txt +model.sample_tokens=100",
+)
 
 elsewhere(BY_THE_TEMPLATE, 'pip install -e ".[wandb]"')
 

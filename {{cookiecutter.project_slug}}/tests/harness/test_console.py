@@ -26,6 +26,7 @@ NOISE = [
     "v_num",
     "…",  # a metric name cut short by the progress bar
     "smaller than the logging interval",  # Lightning, when an epoch has fewer batches than log_every_n_steps
+    "This continues a run",  # said by every new run with overrides once (harness/launch.py: only continued ones)
 ]
 # Warnings print as `UserWarning: ...`, or as `path.py:123: ...` where Lightning formats them.
 WARNING_LINE = re.compile(r"Warning:|^\S+\.py:\d+: ", re.MULTILINE)

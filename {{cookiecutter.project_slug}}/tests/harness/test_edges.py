@@ -25,6 +25,7 @@ import torch.distributed.checkpoint as dcp
 from helpers import FAST, OFFLINE, OWN_LOGGER, Runs
 
 from {{cookiecutter.package_name}}.harness import checkpoint_reading, consolidate
+from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
 SHARDED = ["trainer=model_parallel", "trainer.accelerator=cpu"]
 TINY_GPT = ["experiment=gpt", "data.corpus_mb=0.25", "model.sample_tokens=0", "logger=csv", "trainer.max_epochs=1"]
@@ -182,6 +183,24 @@ def test_a_folder_saved_by_python_3_11_2_reads_and_getattr_builds_nothing_else(t
         else:
             with pytest.raises(checkpoint_reading.UnreadableCheckpoint, match="which is no enum member"):
                 checkpoint_reading.check(tmp_path)
+
+
+# What a crafted checkpoint's hyperparameters could ask load_from_checkpoint to build: a function anywhere, a function
+# a module of the project imports, a class of the project's that is no model (its harness).
+NOT_BUILT = ["os.system", "{{cookiecutter.package_name}}.models.nets.mlp.torch.load", "{{cookiecutter.package_name}}.harness.checks.ConfigError"]
+
+
+@pytest.mark.parametrize("target", NOT_BUILT)
+def test_load_from_checkpoint_builds_nothing_but_models_and_torch_classes(tmp_path: Path, target: str) -> None:
+    from {{cookiecutter.package_name}}.models.classifier import Classifier
+
+    marker = tmp_path / "code-ran"
+    net = {"_target_": target, "_args_": [f"touch {marker}"]}
+    hparams = {"net": net, "optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True}, "num_classes": 2}
+    torch.save({"state_dict": {}, "hyper_parameters": hparams}, tmp_path / "x.ckpt")
+    with pytest.raises(ConfigError, match=f"asks to build net from '{target}', and only classes of"):
+        Classifier.load_from_checkpoint(tmp_path / "x.ckpt")
+    assert not marker.exists()
 
 
 def _module(run, command: list[str]) -> subprocess.CompletedProcess:

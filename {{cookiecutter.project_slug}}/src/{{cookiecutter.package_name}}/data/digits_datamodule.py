@@ -1,13 +1,19 @@
-"""scikit-learn's 8x8 handwritten digits: 1,797 images that ship with the package (no download)."""
+"""8x8 images of handwritten digits: 1,797 of them in data/digits.npz, inside the package (no download).
+
+They are the test set of the UCI Machine Learning Repository's "Optical Recognition of Handwritten Digits"
+(E. Alpaydin, C. Kaynak, 1998; CC BY 4.0), the same images scikit-learn ships as `load_digits`: pixel values 0-16.
+"""
 
 import warnings
+from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_convert
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from {{cookiecutter.package_name}}.harness.data import ConfigError, resumable_loader, train_val_split
+from {{cookiecutter.package_name}}.harness.data import ConfigError, read_inputs, resumable_loader, train_val_split
 
 
 class InMemoryDataset(TensorDataset):
@@ -34,6 +40,9 @@ class DigitsDataModule(L.LightningDataModule):
     `split_seed` is separate from the run's `seed` on purpose: a sweep over `seed` then compares
     runs on the same test set. `batch_size` is per process (under DDP each rank gets this many).
 
+    `predict_path`: a file of images to predict the digits of (predict.py), 64 pixel values 0..16 each, as
+    data/digits.npz holds them: a `.npz` file with an array x, or a CSV file.
+
     K-fold: with `num_folds`, the examples outside the test split are cut into that many folds, and fold `fold`
     validates while the others train (harness/folds.py); the test split stays the same.
 
@@ -51,6 +60,7 @@ class DigitsDataModule(L.LightningDataModule):
         test_fraction: float = 0.15,
         split_seed: int = 1234,
         shuffle_seed: int = 0,
+        predict_path: str | None = None,
         num_folds: int | None = None,
         fold: int | None = None,
     ) -> None:
@@ -63,12 +73,16 @@ class DigitsDataModule(L.LightningDataModule):
         self.splits: dict[str, Dataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        if stage == "predict":  # the inputs alone, read once (predict.py reads them before any rank starts)
+            if "predict" not in self.splits:
+                images = read_inputs(self.hparams.predict_path, self.hparams.num_features)
+                self.splits["predict"] = InMemoryDataset(self._model_inputs(images))
             return
-        from sklearn.datasets import load_digits  # imported here: only the processes that load data pay for it
-
-        images, labels = load_digits(return_X_y=True)
-        x = torch.tensor(images / 16.0, dtype=torch.float32)  # pixel values 0..16 -> 0..1
+        if "train" in self.splits:
+            return
+        with np.load(Path(__file__).with_name("digits.npz")) as digits:  # arrays only: nothing in it runs
+            images, labels = digits["images"], digits["labels"]
+        x = self._model_inputs(images)
         y = torch.tensor(labels, dtype=torch.long)
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.hparams.split_seed))
         n_val = int(len(x) * self.hparams.val_fraction)
@@ -77,12 +91,16 @@ class DigitsDataModule(L.LightningDataModule):
         pool = torch.cat([order[:n_val], order[n_val + n_test :]])  # the rest: validation first, as before folds
         train, val = train_val_split(pool, n_val, self.hparams.num_folds, self.hparams.fold)
         parts = {"val": val, "test": test, "train": train}
-        self.splits = {name: InMemoryDataset(x[index], y[index]) for name, index in parts.items()}
+        self.splits |= {name: InMemoryDataset(x[index], y[index]) for name, index in parts.items()}
         if (x.shape[1], len(y.unique())) != (self.hparams.num_features, self.hparams.num_classes):
             raise ConfigError(
                 f"the digits have {x.shape[1]} features and {len(y.unique())} classes, not the data config's "
                 f"{self.hparams.num_features} and {self.hparams.num_classes}: drop data.num_features/num_classes."
             )
+
+    @staticmethod
+    def _model_inputs(images: np.ndarray) -> torch.Tensor:
+        return torch.tensor(images / 16.0, dtype=torch.float32)  # pixel values 0..16 -> 0..1
 
     def _loader_options(self) -> dict:
         workers = self.hparams.num_workers
@@ -108,3 +126,6 @@ class DigitsDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return DataLoader(self.splits["test"], **self._loader_options())
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(self.splits["predict"], **self._loader_options())

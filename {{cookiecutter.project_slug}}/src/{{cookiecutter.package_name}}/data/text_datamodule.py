@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_convert
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from {{cookiecutter.package_name}}.harness.data import ConfigError, resumable_loader
+from {{cookiecutter.package_name}}.harness.data import ConfigError, read_lines, resumable_loader
 
 
 def stdlib_corpus(max_bytes: int) -> bytes:
@@ -48,6 +48,7 @@ class TextDataModule(L.LightningDataModule):
 
     Tokens are bytes (`vocab_size` 256): any file encodes without a vocabulary to build or save, and a
     checkpoint decodes on its own. `block_size` is the model's context length (the model config reads it).
+    `predict_path`: a text file whose every line predict.py continues.
     """
 
     def __init__(
@@ -61,14 +62,19 @@ class TextDataModule(L.LightningDataModule):
         test_fraction: float = 0.05,
         corpus_mb: float = 2.0,
         shuffle_seed: int = 0,
+        predict_path: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
         if vocab_size != 256:
             raise ConfigError(f"data.vocab_size={vocab_size}, but the tokens are bytes: remove the override.")
         self.splits: dict[str, Windows] = {}
+        self.prompts: list[str] = []
 
     def setup(self, stage: str | None = None) -> None:
+        if stage == "predict":  # the lines alone, read once (predict.py reads them before any rank starts)
+            self.prompts = self.prompts or read_lines(self.hparams.predict_path)
+            return
         if self.splits:
             return
         path = self.hparams.path
@@ -99,6 +105,9 @@ class TextDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return DataLoader(self.splits["test"], **self._options())
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(self.prompts, batch_size=self.hparams.batch_size)  # batches of lines, as lists of str
 
 
 # Bytes in, bytes out: what the model reads and writes (generate.py, the samples logged at validation).

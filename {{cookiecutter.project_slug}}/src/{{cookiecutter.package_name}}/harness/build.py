@@ -8,6 +8,8 @@ Gaps this fills:
   (lightning.pytorch defers to the root logger then). Hydra's handlers, the console and the run's log file,
   already get every message: that handler would print each Lightning line twice.
 - Lightning no longer ships the `dp` strategy: importing harness/strategies registers it (trainer=dp).
+- A LightningModule's network, optimizer and scheduler, built by Hydra, are no plain values for its hyperparameters:
+  their configs are kept there instead, for `load_from_checkpoint` (harness/hparams.py).
 - Lightning logs the LightningModule's arguments, not the config that made the run: the whole config goes into
   every logger (harness/loggers/config.py).
 """
@@ -29,6 +31,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     import lightning as L
 
     import {{cookiecutter.package_name}}.harness.strategies  # noqa: F401  registers trainer=dp
+    from {{cookiecutter.package_name}}.harness.hparams import keep as keep_configs
     from {{cookiecutter.package_name}}.harness.loggers.config import log_config
 
     if logging.getLogger().hasHandlers():  # set up by Hydra
@@ -37,6 +40,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
+    keep_configs(model, cfg.model)  # of its network, optimizer, scheduler: load_from_checkpoint builds them again
     # A callback or logger set to null (`callbacks.lr_monitor=null`) is off.
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]

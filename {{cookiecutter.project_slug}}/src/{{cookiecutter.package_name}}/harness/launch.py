@@ -161,8 +161,9 @@ def _resolved(cfg: DictConfig, prepare: Callable[[DictConfig, list[str]], DictCo
     if prepare is not None:
         cfg = prepare(cfg, overrides)
     checks.keep_composed(cfg)  # before resolving: a bad value is named where it was typed
-    earlier = run_info.earlier_overrides(Path(cfg.paths.output_dir) / "summary.json")  # a continued run's
-    difference = run_info.continued_differently(earlier, overrides)
+    summary = Path(cfg.paths.output_dir) / "summary.json"  # a continued run's: a new run has none yet
+    earlier = run_info.earlier_overrides(summary)
+    difference = run_info.continued_differently(earlier, overrides) if summary.is_file() else None
     if difference and cluster.global_rank() == 0:
         log.warning(difference)
     if "run_name" in cfg and cfg.run_name is None:  # e.g. "trainer=ddp lr=1e-3", across resumes too

@@ -2,6 +2,9 @@
 a model holds only its research (a `training_step`, a `configure_optimizers`).
 
 Gaps this fills:
+- `Classifier.load_from_checkpoint(path)` fails in Lightning when the network and optimizer were handed to the model
+  built (they are no plain values, so they are not saved): here they are built again from the configs the
+  checkpoint keeps (harness/hparams.py), and a sharded run's folder loads too.
 - Lightning calls `configure_model` again before `test` after `fit`, and a network's plan or torch.compile
   applied twice fails or compiles again: here the network (`self.net`) is split by its own plan under
   trainer=model_parallel (harness/mesh.py), then compiled where the model's `compile` hyperparameter says so
@@ -13,18 +16,44 @@ Gaps this fills:
   model's forward: `samples_here` says whether this rank computes one.
 """
 
-from typing import Any
+import io
+from pathlib import Path
+from typing import Any, Self
 
 import lightning as L
+import torch
 from lightning.pytorch.strategies import FSDPStrategy
 
-from {{cookiecutter.package_name}}.harness import sharded
+from {{cookiecutter.package_name}}.harness import checkpoint_reading, consolidate, hparams, sharded
+from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
 
 class ResearchModule(L.LightningModule):
     """A LightningModule whose network is `self.net` (under trainer=model_parallel a Parallelizable, checked)."""
 
     _configured = False
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Self:
+        """Lightning's `load_from_checkpoint`, with no config at hand: the network, optimizer and scheduler are built
+        again from the configs the checkpoint keeps (harness/hparams.py), and a sharded run's folder is gathered into
+        one checkpoint first (harness/consolidate.py). What is passed here is used as it is, as in Lightning."""
+        if not isinstance(checkpoint_path, str | Path):  # a file object: Lightning's own way
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        path = Path(checkpoint_path)
+        try:
+            checkpoint = consolidate.full_checkpoint(path) if path.is_dir() else checkpoint_reading.check(path)
+        except checkpoint_reading.UnreadableCheckpoint as why:
+            raise ConfigError(f"{path} cannot be read safely: {why}; pass a checkpoint a run wrote.") from None
+        saved = checkpoint.get("hyper_parameters", {})
+        built = hparams.rebuild(cls, saved, kwargs, source=str(path))
+        if path.is_dir():  # Lightning reads one file: the gathered checkpoint, from memory
+            checkpoint_path = io.BytesIO()
+            torch.save(checkpoint, checkpoint_path)
+            checkpoint_path.seek(0)
+        model = super().load_from_checkpoint(checkpoint_path, *args, **built, **kwargs)
+        model.hparams.update({name: saved[name] for name in built})  # kept for its next checkpoint
+        return model
 
     def configure_model(self) -> None:
         if self._configured:  # called again by test after fit

@@ -114,6 +114,17 @@ def use_training_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def use_training_run(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """As use_training_config, where `ckpt_path` may also be a run folder: its best checkpoint (its summary.json's),
+    or its newest where it has no best."""
+    folder = Path(str(cfg.get("ckpt_path")))
+    if (folder / ".hydra").is_dir():
+        summary = folder / "summary.json"
+        best = json.loads(summary.read_text()).get("best_ckpt_path") if summary.is_file() else None
+        cfg.ckpt_path = best or str(folder / "checkpoints" / "last.ckpt")
+    return use_training_config(cfg, overrides)
+
+
 def readable_name(overrides: list[str]) -> str:
     """`trainer=ddp model.optimizer.lr=1e-3` -> "trainer=ddp lr=0.001"-like: each setting by the last part of
     its key (the whole key where two would share one); "defaults" for a run with none."""

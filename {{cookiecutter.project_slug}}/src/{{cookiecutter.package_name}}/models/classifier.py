@@ -71,6 +71,11 @@ class Classifier(ResearchModule):
         self.log("test/loss", loss, sync_dist=True)
         self.log("test/acc", self.test_acc)
 
+    def predict_step(self, batch: list[torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        # The columns of predict.py's file (harness/callbacks/prediction_writer.py): a batch holds the inputs alone
+        probabilities = self(batch[0]).softmax(dim=-1)
+        return {"class": probabilities.argmax(dim=-1), "probability": probabilities}
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:

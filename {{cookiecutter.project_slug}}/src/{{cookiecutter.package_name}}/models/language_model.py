@@ -105,6 +105,10 @@ class LanguageModel(ResearchModule):
         self.train(was_training)
         return decode(idx[0].tolist())
 
+    def predict_step(self, batch: list[str], batch_idx: int) -> dict[str, list[str]]:
+        # predict.py's column: each line continued by `sample_tokens` tokens, drawn from the same seed on any rank
+        return {"text": [self.generate(prompt, self.hparams.sample_tokens) for prompt in batch]}
+
     def _log_sample(self) -> None:
         """One sample, logged by rank zero; computed where harness/module.py says (every rank of a sharded model)."""
         if not self.hparams.sample_tokens or not self.samples_here:

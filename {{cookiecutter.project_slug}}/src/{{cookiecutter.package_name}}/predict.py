@@ -1,0 +1,35 @@
+"""Predict for every input of a file: `python predict.py ckpt_path=<checkpoint or run folder> data.predict_path=<file>`.
+
+The predictions, one row an input in input order, go to predictions.csv in this run's folder (logs/predict/runs/...),
+under any number of ranks (harness/callbacks/prediction_writer.py). As with eval.py, a checkpoint inside a run folder
+brings that run's model and data configs; a run folder stands for its best checkpoint.
+"""
+
+import warnings
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from {{cookiecutter.package_name}}.harness import checks, consolidate, launch, run_info
+from {{cookiecutter.package_name}}.harness.build import build
+
+
+def predict(cfg: DictConfig) -> str:
+    checks.check_run(cfg, needed_by="predict.py")
+    if not cfg.data.get("predict_path"):
+        raise checks.ConfigError("predict.py needs data.predict_path=<the file of inputs to predict for>.")
+    datamodule, model, trainer = build(cfg)
+    datamodule.setup("predict")  # a missing or malformed file is refused here, before any rank starts
+    ckpt_path = consolidate.as_trainer_loads_it(cfg.ckpt_path, trainer, Path(cfg.paths.output_dir))
+    # Lightning asks for the training callbacks whenever a checkpoint is loaded; predicting needs none of them.
+    warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided")
+    trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True, return_predictions=False)
+    return cfg.callbacks.prediction_writer.path
+
+
+def main() -> None:
+    launch.main(predict, config_name="predict", prepare=run_info.use_training_run)
+
+
+if __name__ == "__main__":
+    main()
