@@ -11,12 +11,14 @@ accuracy.
 import json
 import os
 import shlex
+import signal
 import subprocess
+import time
 from collections.abc import Callable
 
 import pytest
 import torch
-from helpers import FAST, PROJECT, needs, prunes_and_reports_the_best, readme_commands
+from helpers import FAST, PROJECT, needs, prunes_and_reports_the_best, readme_commands, start
 from omegaconf import OmegaConf
 
 from {{cookiecutter.package_name}}.harness import resume
@@ -433,6 +435,78 @@ def stops_early(run, command: str) -> None:
     run("train.py", *arguments(command), *FAST[1:], "trainer.max_epochs=20", "model.optimizer.lr=0")
     (folder,) = run.folders()
     assert run.summary(folder)["epochs"] == 6  # nothing improves after the first validation: 1 + patience 5
+
+
+# Repeats, folds and sweeps that resume
+
+
+@readme("python train.py -m seed=0,1,2 model.optimizer.lr=1e-3,3e-3")
+def groups_repeats(run, command: str) -> None:
+    result = run("train.py", *arguments(command), *FAST, "test=false", "extras.print_config=false")
+    output = result.stdout[result.stdout.index("2 groups of 6 runs, best mean val/acc first") :]  # the end table
+    rows = [line for line in output.splitlines() if line.startswith("│ ")]
+    assert len(rows) == 2 and all("│ 3 │ seed=0,1,2 │ 3 finished │" in row for row in rows)
+    means = [float(row.split("│")[6].split(" ± ")[0]) for row in rows]  # the val/acc (best) column
+    assert means == sorted(means, reverse=True)
+    best_lr = rows[0].split("│")[2].strip()
+    assert f"over 3 runs: lr={best_lr} " in output and (run.folders()[0].parent / "curves.png").is_file()
+
+
+@readme("python train.py -m data.num_folds=5 data.fold=0,1,2,3,4")
+def cross_validates(run, command: str) -> None:
+    result = run("train.py", *arguments(command), *FAST, "test=false", "extras.print_config=false")
+    output = result.stdout[result.stdout.index("1 group of 5 runs, best mean val/acc first") :]  # the end table
+    (row,) = [line for line in output.splitlines() if line.startswith("│ ")]
+    assert "│ 5 │ data.fold=0,1,2,3,4 │ 5 finished │" in row
+    folds = [OmegaConf.load(folder / ".hydra" / "config.yaml").data for folder in run.folders()]
+    assert [(data.num_folds, data.fold) for data in folds] == [(5, k) for k in range(5)]
+
+
+SWEEP = "python train.py -m model.optimizer.lr=1e-3,3e-3 seed=0,1"
+elsewhere("stopped by Ctrl-C in its third job by the check of the next command", SWEEP)
+# 20 steps a job, a checkpoint every 5: Ctrl-C lands in the third job, after its first checkpoint.
+SMALL_JOBS = ["trainer=cpu", "trainer.max_epochs=1", "data.batch_size=8", "+trainer.limit_train_batches=20"]
+SMALL_JOBS += ["+trainer.limit_val_batches=1"]
+SMALL_JOBS += ["logger=csv", "test=false", "callbacks.last_checkpoint.every_n_train_steps=5"]
+
+
+@readme(f"{SWEEP} hydra.sweep.dir=logs/train/multiruns/<sweep id>")
+def continues_a_stopped_sweep(run, command: str) -> None:
+    first = run.root / "first.log"
+    process = start(run, *arguments(SWEEP), *SMALL_JOBS, console=first)
+    multiruns = run.root / "logs" / "train" / "multiruns"
+    deadline = time.monotonic() + 300
+    while not list(multiruns.glob("*/2/checkpoints/last.ckpt")):  # the third job has saved a checkpoint
+        assert process.poll() is None and time.monotonic() < deadline, first.read_text()[-3000:]
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
+    process.wait()
+    (sweep,) = multiruns.iterdir()
+    into_its_folder = command.replace("logs/train/multiruns/<sweep id>", str(sweep)).removeprefix(SWEEP).split()
+    continued = [*arguments(SWEEP), *SMALL_JOBS, *into_its_folder]
+    assert f"To continue the sweep: python train.py {' '.join(continued)}\n" in first.read_text()
+    assert [run.summary(sweep / job)["status"] for job in "012"] == ["finished", "finished", "interrupted"]
+    assert not (sweep / "3").exists()
+    stopped_at = resume.saved_step(sweep / "2" / "checkpoints" / "last.ckpt")
+
+    result = run("train.py", *continued)
+    output = result.stdout + result.stderr
+    for job in "01":
+        assert f"Job {job} finished in an earlier launch of this sweep ({sweep / job}): not run again" in output
+    assert "Job 2 was stopped (interrupted): it continues from its checkpoint" in output
+    assert f"resuming from {sweep / '2' / 'checkpoints' / 'last.ckpt'} (step {stopped_at})" in output
+    summaries = [run.summary(sweep / job) for job in "0123"]
+    assert [len(s["attempts"]) for s in summaries] == [1, 1, 2, 1]  # 2 jobs ran, not 4
+    assert [s["status"] for s in summaries] == ["finished"] * 4 and {s["global_step"] for s in summaries} == {20}
+    assert "2 groups of 4 runs" in result.stdout  # the end table has every job
+
+    other = run("train.py", *[o.replace("1e-3,3e-3", "1e-2") for o in continued], check=False)
+    assert other.returncode == 1 and "Traceback" not in other.stderr
+    assert f"ERROR: {sweep} holds a sweep of model.optimizer.lr=1e-3,3e-3 seed=0,1 trainer=cpu " in other.stderr
+    assert "to continue it, give its overrides; for a new sweep, leave out hydra.sweep.dir." in other.stderr
+    swapped = run("train.py", "-m", "seed=0,1", "model.optimizer.lr=1e-3,3e-3", *continued[3:], check=False)
+    assert swapped.returncode == 1 and f"ERROR: {sweep} holds a sweep of" in swapped.stderr  # its order: the jobs'
+    assert [len(run.summary(sweep / job)["attempts"]) for job in "0123"] == [1, 1, 2, 1]  # nothing ran
 
 
 # Resume

@@ -4,6 +4,7 @@ Each recipe's code blocks start with the path they go to: the test writes them t
 commands, and checks that the result trains under 2-rank DDP and resumes exactly from the middle of an epoch.
 """
 
+import importlib.util
 import os
 import re
 import shlex
@@ -91,6 +92,28 @@ def test_the_two_recipes_train_together(tmp_path: Path) -> None:
     checkpoint = str(folder / "checkpoints" / "last.ckpt")
     loaded = subprocess.run([sys.executable, "-c", LOADS, checkpoint], env=env, capture_output=True, text=True)
     assert loaded.stdout.split() == ["SmallCNN", "5", "same"], loaded.stderr[-2000:]  # 20 features: a 5x5 square
+
+    assert_the_dataset_recipe_cuts_folds_of_what_its_test_split_leaves(run)
+
+
+def assert_the_dataset_recipe_cuts_folds_of_what_its_test_split_leaves(run: Runs) -> None:
+    path = run.project / "src" / "{{cookiecutter.package_name}}" / "data" / "arrays_datamodule.py"
+    spec = importlib.util.spec_from_file_location("arrays_datamodule", path)
+    recipe_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe_module)
+
+    def split(**folds) -> dict[str, set[int]]:
+        datamodule = recipe_module.ArraysDataModule(str(run.project / "my_data.npz"), 20, 3, **folds)
+        datamodule.setup("fit")
+        return {name: set(getattr(datamodule, name).indices) for name in ("train", "val", "test")}
+
+    usual = split()
+    assert [len(usual[name]) for name in ("train", "val", "test")] == [630, 135, 135]  # of 900 examples
+    folds = [split(num_folds=5, fold=fold) for fold in range(5)]
+    assert all(fold["test"] == usual["test"] for fold in folds)
+    assert all(fold["val"].isdisjoint(fold["train"]) and len(fold["val"] | fold["train"]) == 765 for fold in folds)
+    assert set().union(*(fold["val"] for fold in folds)) == usual["train"] | usual["val"]  # 5 x 153 = 765
+    assert sum(len(fold["val"]) for fold in folds) == 765
 
 
 LOADS = """

@@ -132,3 +132,38 @@ def test_lr_monitor_without_a_logger_is_one_sentence(run) -> None:
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "callbacks.lr_monitor logs the learning rate, but no logger is chosen" in result.stderr
     assert run.folders() == []
+
+
+def fake_run(folder, val_acc: float, *overrides: str) -> None:
+    """A finished run's folder as compare.py reads it: summary.json, and a val/acc curve of two points."""
+    (folder / "csv").mkdir(parents=True)
+    summary = {"status": "finished", "overrides": list(overrides), "monitor": "val/acc", "mode": "max"}
+    summary |= {"best_score": val_acc, "metrics": {"val/acc": val_acc}, "name": " ".join(overrides)}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "csv" / "metrics.csv").write_text(f"step,epoch,val/acc\n1,0,{val_acc - 0.1}\n3,1,{val_acc}\n")
+
+
+def test_repeats_of_a_setting_form_a_group_with_mean_sd_and_confidence_interval(tmp_path, capsys) -> None:
+    for seed, acc in enumerate([0.80, 0.82, 0.84]):
+        fake_run(tmp_path / f"a{seed}", acc, "model.optimizer.lr=0.001", f"seed={seed}")
+    for fold, acc in enumerate([0.85, 0.87]):
+        fake_run(tmp_path / f"b{fold}", acc, "model.optimizer.lr=0.003", "data.num_folds=5", f"data.fold={fold}")
+    fake_run(tmp_path / "c", 0.5, "model.optimizer.lr=0.01")  # no repeats: a group of one
+    compare.report([tmp_path])
+    output = capsys.readouterr().out
+    assert "3 groups of 6 runs, best mean val/acc first: mean ± sd [95% confidence interval]" in output
+    rows = [line for line in output.splitlines() if line.startswith("│ ")]
+    # mean, sd (n - 1) and mean ± t(0.975, n - 1) sd / sqrt(n), by hand: t = 12.7062 for 2 runs, 4.3027 for 3
+    # b: 0.86 ± 0.01414, 12.7062 x 0.01414 / 1.414 = 0.1271; a: 0.82 ± 0.02, 4.3027 x 0.02 / 1.732 = 0.0497
+    b, a = "0.8600 ± 0.0141 [0.7329, 0.9871]", "0.8200 ± 0.0200 [0.7703, 0.8697]"
+    assert rows[0].startswith("│ b0 b1 ") and "data.fold=0,1" in rows[0] and b in rows[0]
+    assert rows[1].startswith("│ a0 a1 a2 ") and "seed=0,1,2" in rows[1] and a in rows[1]
+    assert rows[2].startswith("│ c ") and "│ 0.5000 " in rows[2]  # a lone run: its value, no spread
+    assert f"Best mean val/acc: {b} over 2 runs: lr=0.003 num_folds=5, in {tmp_path} (b0 b1)" in output
+    assert (tmp_path / "curves.png").stat().st_size > 10_000  # each group's mean, with a band
+
+
+def test_the_t_table_is_students() -> None:
+    # Student's t for a two-sided 95% interval, as printed tables give it (3 decimals), by degrees of freedom
+    printed = {1: 12.706, 2: 4.303, 5: 2.571, 10: 2.228, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980, 1000: 1.962}
+    assert {df: round(compare.t_95(df), 3) for df in printed} == printed

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_convert
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from {{cookiecutter.package_name}}.harness.data import ConfigError, read_inputs, resumable_loader
+from {{cookiecutter.package_name}}.harness.data import ConfigError, read_inputs, resumable_loader, train_val_split
 
 
 class InMemoryDataset(TensorDataset):
@@ -43,6 +43,9 @@ class DigitsDataModule(L.LightningDataModule):
     `predict_path`: a file of images to predict the digits of (predict.py), 64 pixel values 0..16 each, as
     data/digits.npz holds them: a `.npz` file with an array x, or a CSV file.
 
+    K-fold: with `num_folds`, the examples outside the test split are cut into that many folds, and fold `fold`
+    validates while the others train (harness/folds.py); the test split stays the same.
+
     Exact resume: the training loader comes from harness/resumable_loader.py, so a run resumed from any
     checkpoint, mid-epoch or not, trains on the same batches as a run never stopped.
     """
@@ -58,6 +61,8 @@ class DigitsDataModule(L.LightningDataModule):
         split_seed: int = 1234,
         shuffle_seed: int = 0,
         predict_path: str | None = None,
+        num_folds: int | None = None,
+        fold: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -82,7 +87,10 @@ class DigitsDataModule(L.LightningDataModule):
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.hparams.split_seed))
         n_val = int(len(x) * self.hparams.val_fraction)
         n_test = int(len(x) * self.hparams.test_fraction)
-        parts = {"val": order[:n_val], "test": order[n_val : n_val + n_test], "train": order[n_val + n_test :]}
+        test = order[n_val : n_val + n_test]
+        pool = torch.cat([order[:n_val], order[n_val + n_test :]])  # the rest: validation first, as before folds
+        train, val = train_val_split(pool, n_val, self.hparams.num_folds, self.hparams.fold)
+        parts = {"val": val, "test": test, "train": train}
         self.splits |= {name: InMemoryDataset(x[index], y[index]) for name, index in parts.items()}
         if (x.shape[1], len(y.unique())) != (self.hparams.num_features, self.hparams.num_classes):
             raise ConfigError(

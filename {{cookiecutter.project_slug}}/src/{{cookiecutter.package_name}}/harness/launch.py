@@ -30,7 +30,7 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from {{cookiecutter.package_name}}.harness import checks, cluster, console, resume, run_info
+from {{cookiecutter.package_name}}.harness import checks, cluster, console, resume, run_info, sweep_resume
 from {{cookiecutter.package_name}}.harness.checks import ConfigError, RunStopped
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,8 @@ def main(
     def hydra_task(cfg: DictConfig) -> Any:
         console.quiet()  # again: jobs that a sweep's launcher (submitit) runs start here, not in main()
         _config_composed()
+        if (metrics := sweep_resume.earlier_launch(cfg)) is not None:  # a sweep's job that finished before
+            return metrics
         return _run(task, _resolved(cfg, prepare))
 
     inherited = {RUN_ID_ENV: os.environ.get(RUN_ID_ENV)}  # set by a sweep that submitted this job, or torchrun's script

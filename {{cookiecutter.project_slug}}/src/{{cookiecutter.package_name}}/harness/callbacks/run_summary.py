@@ -23,7 +23,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from {{cookiecutter.package_name}}.harness import resume, run_info
+from {{cookiecutter.package_name}}.harness import resume, run_info, sweep_resume
 from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import (
     last_checkpoint_path,
 )
@@ -44,6 +44,7 @@ class RunSummary(Callback):
         # This command's overrides as typed, merged over those of the run it continues. Taken here, in the
         # process Hydra ran (under ddp_spawn the callback reaches rank zero's process without Hydra).
         self.overrides = run_info.typed_overrides()
+        self.sweep_command = sweep_resume.continue_command()  # in a grid sweep's job: the sweep's, launched again
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -89,8 +90,10 @@ class RunSummary(Callback):
             return f"INTERRUPTED at step {step}, before any checkpoint was saved: nothing to continue from."
         overrides = [o for o in self.overrides if not o.startswith("ckpt_path=")]
         command = shlex.join(["python", "train.py", *overrides, "ckpt_path=last", f"hydra.run.dir={run_dir}"])
-        saved = resume.saved_step(newest)
-        return f"INTERRUPTED at step {step}; saved: step {saved} in {newest}.\nTo continue from there: {command}"
+        stopped = f"INTERRUPTED at step {step}; saved: step {resume.saved_step(newest)} in {newest}."
+        if self.sweep_command:  # this job from there, the jobs that finished skipped, the others run
+            return f"{stopped}\nTo continue the sweep: {self.sweep_command}"
+        return f"{stopped}\nTo continue from there: {command}"
 
     def _read(self) -> dict[str, Any]:
         return json.loads(self.path.read_text()) if self.path.is_file() else {}
