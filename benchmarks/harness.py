@@ -156,6 +156,7 @@ def plain_command(work: Workload | GPTWorkload, case: Case, run_dir: Path, proje
         f"--precision={case.precision}",
         *(["--compile"] if case.compile else []),
         f"--out-dir={run_dir}",
+        f"--digits={next(project.glob('src/*/data/digits.npz'))}",  # the project's own digits
     ]
 
 

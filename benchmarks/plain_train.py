@@ -23,7 +23,6 @@ and torch.distributed.nn is imported before the group exists.
 
 import argparse
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,8 +41,8 @@ def mlp(in_features: int, hidden: list[int], num_classes: int, dropout: float) -
     return nn.Sequential(*layers, nn.Linear(in_features, num_classes))
 
 
-def digits_splits(split_seed: int = 1234) -> dict[str, TensorDataset]:
-    with np.load(next(Path.cwd().glob("src/*/data/digits.npz"))) as digits:  # run from the rendered project
+def digits_splits(path: str, split_seed: int = 1234) -> dict[str, TensorDataset]:
+    with np.load(path) as digits:
         images, labels = digits["images"], digits["labels"]
     x = torch.tensor(images / 16.0, dtype=torch.float32)
     y = torch.tensor(labels, dtype=torch.long)
@@ -63,6 +62,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--precision", default="32", choices=["32", "bf16-mixed"])
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
     parser.add_argument("--out-dir", default="plain_run", help="where the checkpoint goes")
+    parser.add_argument("--digits", required=True, help="the project's src/<package>/data/digits.npz")
     return parser.parse_args()
 
 
@@ -73,7 +73,7 @@ def train(args: argparse.Namespace, distributed: bool) -> None:
     device = torch.device(f"cuda:{local_rank}" if args.device == "cuda" else "cpu")
     torch.manual_seed(42)
 
-    data = digits_splits()
+    data = digits_splits(args.digits)
     train_sampler = DistributedSampler(data["train"], shuffle=True, seed=42) if distributed else None
     val_sampler = DistributedSampler(data["val"], shuffle=False) if distributed else None
     pin = args.device == "cuda"

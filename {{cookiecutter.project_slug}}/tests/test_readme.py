@@ -366,7 +366,9 @@ def evaluates_with_the_runs_config(run, command: str) -> None:
 
 
 PREDICT_INPUTS = (
-    "python -c \"import numpy as np; x = np.load('src/{{ cookiecutter.package_name }}/data/digits.npz')['images'][:100]; "
+    "python -c \"import numpy as np; x = np.load('src/"
+    "{{ cookiecutter.package_name }}"
+    "/data/digits.npz')['images'][:100]; "
     "np.savez('digits.npz', x=x); np.savetxt('digits.csv', x, delimiter=',')\""
 )
 elsewhere(

@@ -97,7 +97,7 @@ def test_the_two_recipes_train_together(tmp_path: Path) -> None:
 
 
 def assert_the_dataset_recipe_cuts_folds_of_what_its_test_split_leaves(run: Runs) -> None:
-    path = run.project / "src" / "{{cookiecutter.package_name}}" / "data" / "arrays_datamodule.py"
+    path = next(run.project.glob("src/*/data/arrays_datamodule.py"))
     spec = importlib.util.spec_from_file_location("arrays_datamodule", path)
     recipe_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe_module)

@@ -187,7 +187,11 @@ def test_a_folder_saved_by_python_3_11_2_reads_and_getattr_builds_nothing_else(t
 
 # What a crafted checkpoint's hyperparameters could ask load_from_checkpoint to build: a function anywhere, a function
 # a module of the project imports, a class of the project's that is no model (its harness).
-NOT_BUILT = ["os.system", "{{cookiecutter.package_name}}.models.nets.mlp.torch.load", "{{cookiecutter.package_name}}.harness.checks.ConfigError"]
+NOT_BUILT = [
+    "os.system",
+    "{{cookiecutter.package_name}}.models.nets.mlp.torch.load",
+    "{{cookiecutter.package_name}}.harness.checks.ConfigError",
+]
 
 
 @pytest.mark.parametrize("target", NOT_BUILT)

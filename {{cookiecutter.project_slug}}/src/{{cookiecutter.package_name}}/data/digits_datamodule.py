@@ -13,7 +13,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset, default_convert
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from {{cookiecutter.package_name}}.harness.data import ConfigError, read_inputs, resumable_loader, train_val_split
+from {{cookiecutter.package_name}}.harness.data import (
+    ConfigError,
+    read_inputs,
+    resumable_loader,
+    train_val_split,
+)
 
 
 class InMemoryDataset(TensorDataset):

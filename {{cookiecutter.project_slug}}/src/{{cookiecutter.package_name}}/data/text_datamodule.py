@@ -8,7 +8,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_convert
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from {{cookiecutter.package_name}}.harness.data import ConfigError, read_lines, resumable_loader
+from {{cookiecutter.package_name}}.harness.data import (
+    ConfigError,
+    read_lines,
+    resumable_loader,
+)
 
 
 def stdlib_corpus(max_bytes: int) -> bytes:

@@ -19,10 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
+MODELS = f"{__name__.split('.')[0]}.models."  # this project's package
 NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 # What a checkpoint may ask to build: (how its `_target_` starts, the class it must be, the module it is defined in).
 ALLOWED = (
-    ("{{cookiecutter.package_name}}.models.", object, "{{cookiecutter.package_name}}.models."),
+    (MODELS, object, MODELS),
     ("torch.optim.", torch.optim.Optimizer, "torch.optim."),
     ("torch.optim.lr_scheduler.", torch.optim.lr_scheduler.LRScheduler, "torch.optim.lr_scheduler"),
     ("torch.nn.", torch.nn.Module, "torch.nn."),
@@ -91,7 +92,7 @@ def _allowed_class(target: Any, name: str, source: str) -> type:
             if isinstance(found, type) and issubclass(found, base) and found.__module__.startswith(home):
                 return found
     raise ConfigError(
-        f"{source} asks to build {name} from {target!r}, and only classes of {{cookiecutter.package_name}}.models or "
+        f"{source} asks to build {name} from {target!r}, and only classes of {MODELS.rstrip('.')} or "
         f"torch's optimizers, schedulers and layers are built from a checkpoint (anything else could run code): pass "
         f"it built, load_from_checkpoint(path, {name}=...)."
     )

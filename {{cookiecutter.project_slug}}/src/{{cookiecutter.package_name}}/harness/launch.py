@@ -30,7 +30,14 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from {{cookiecutter.package_name}}.harness import checks, cluster, console, resume, run_info, sweep_resume
+from {{cookiecutter.package_name}}.harness import (
+    checks,
+    cluster,
+    console,
+    resume,
+    run_info,
+    sweep_resume,
+)
 from {{cookiecutter.package_name}}.harness.checks import ConfigError, RunStopped
 
 log = logging.getLogger(__name__)

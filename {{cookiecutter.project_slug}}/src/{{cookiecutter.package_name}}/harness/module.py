@@ -24,7 +24,12 @@ import lightning as L
 import torch
 from lightning.pytorch.strategies import FSDPStrategy
 
-from {{cookiecutter.package_name}}.harness import checkpoint_reading, consolidate, hparams, sharded
+from {{cookiecutter.package_name}}.harness import (
+    checkpoint_reading,
+    consolidate,
+    hparams,
+    sharded,
+)
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
 

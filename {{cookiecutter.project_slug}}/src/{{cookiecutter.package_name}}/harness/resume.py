@@ -82,7 +82,9 @@ def resolve(
     from lightning.pytorch.utilities import rank_zero_info, rank_zero_only  # here: Hydra's resolvers import this
 
     from {{cookiecutter.package_name}}.harness.callbacks.data_position import DataPosition
-    from {{cookiecutter.package_name}}.harness.callbacks.optimizer_settings import OptimizerSettings
+    from {{cookiecutter.package_name}}.harness.callbacks.optimizer_settings import (
+        OptimizerSettings,
+    )
 
     data_position = DataPosition(getattr(datamodule, "hparams", {}).get("batch_size"))
     trainer.callbacks.append(data_position)  # in every run: its checkpoints say what a continuation must keep
