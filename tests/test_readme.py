@@ -140,27 +140,20 @@ def test_installed_package_trains_from_any_folder(tmp_path: Path) -> None:
     shutil.rmtree(project)  # nothing may be read from the source folder
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    result = subprocess.run(
-        [bin_dir / "my-project-train", "trainer.max_epochs=1", "trainer=cpu"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    def console_script(name: str, *overrides: str) -> None:
+        done = subprocess.run(
+            [bin_dir / name, *overrides], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    console_script("my-project-train", "trainer.max_epochs=1", "trainer=cpu")
     (summary,) = (elsewhere / "logs" / "train" / "runs").glob("*/summary.json")  # under the folder it ran in
     assert '"status": "finished"' in summary.read_text() and '"epochs": 1' in summary.read_text()
     # The other console scripts run from there too: predictions for two images, from the run folder just written
     np.savez(elsewhere / "two.npz", x=np.zeros((2, 64)))
-    predicted = subprocess.run(
-        [bin_dir / "my-project-predict", f"ckpt_path={summary.parent}", "data.predict_path=two.npz", "trainer=cpu"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert predicted.returncode == 0, predicted.stdout[-3000:] + predicted.stderr[-3000:]
+    console_script("my-project-predict", f"ckpt_path={summary.parent}", "data.predict_path=two.npz", "trainer=cpu")
     (predictions,) = (elsewhere / "logs" / "predict" / "runs").glob("*/predictions.csv")
     assert len(predictions.read_text().splitlines()) == 3  # a header and a row an image
+    console_script("my-project-export", f"ckpt_path={summary.parent / 'checkpoints' / 'last.ckpt'}")
+    assert list((elsewhere / "logs" / "export" / "runs").glob("*/model.pt2"))

@@ -29,7 +29,7 @@ from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
 SHARDED = ["trainer=model_parallel", "trainer.accelerator=cpu"]
 SMALL_GPT = ["experiment=gpt", "data.corpus_mb=0.25", "model.sample_tokens=0", "logger=csv", "trainer.max_epochs=1"]
-SMALL_GPT += ["+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2"]
+SMALL_GPT += ["+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2", "model.net.n_layer=2"]
 
 REPLICAS = """
 import json, os
