@@ -109,7 +109,7 @@ def resolve(
     state = saved_state(Path(ckpt_path))  # read once: its step and how it was trained
     data_position.plan(state, trainer, ckpt_path)
     # first: a refusal comes before summary.json is updated
-    trainer.callbacks.insert(0, OptimizerSettings(ckpt_path, len(state.get("lr_schedulers", []))))
+    trainer.callbacks.insert(0, OptimizerSettings(ckpt_path, state.get("lr_schedulers", [])))
     if newest is not None:
         step = state.get("global_step", -1)
         rank_zero_info(f"ckpt_path=last: resuming from {newest} (step {step})")
