@@ -2,6 +2,7 @@
 and their checkpoints (folders) resume exactly, evaluate, generate, export and consolidate into one file (README,
 "Models bigger than one device")."""
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch.distributed.checkpoint as dcp
 from helpers import GPT_SMALL, MID_EPOCH, SHARDED, assert_resumes_bit_identical, kill_during_next_save, start
 
 from {{cookiecutter.package_name}}.harness import consolidate, resume
+from {{cookiecutter.package_name}}.models.language_model import LanguageModel
 
 TENSOR_PARALLEL = [*SHARDED, "trainer.strategy.tensor_parallel_size=2"]  # data_parallel_size: auto = 1
 SHORT = [
@@ -93,6 +95,16 @@ def test_sharded_checkpoint_folder_evaluates_generates_and_consolidates(run, tmp
     checkpoint = torch.load(tmp_path / "one.ckpt", weights_only=True)
     assert checkpoint["global_step"] == summary["global_step"]
     assert checkpoint["state_dict"]["net.blocks.0.attn.qkv.weight"].shape == (3 * 64, 64)  # whole, not a shard
+    # predict.py on the folder as it is, each rank holding its shard: what the gathered network continues
+    lines = ["def ", "import os"]
+    (tmp_path / "prompts.txt").write_text("\n".join(lines) + "\n")
+    inputs = [f"ckpt_path={last}", f"data.predict_path={tmp_path}/prompts.txt", "+model.sample_tokens=8"]
+    run("predict.py", *inputs, *TENSOR_PARALLEL)
+    (predicted,) = run.folders("predict")
+    with open(predicted / "predictions.csv", newline="") as file:
+        written = [row["text"] for row in csv.DictReader(file)]
+    model = LanguageModel.load_from_checkpoint(tmp_path / "one.ckpt")
+    assert written == [model.generate(line, 8) for line in lines]
 
 
 @pytest.mark.slow
