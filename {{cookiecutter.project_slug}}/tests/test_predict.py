@@ -35,27 +35,33 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def predict(run: Runs, command: str, trained: Path) -> list[dict[str, str]]:
-    """The README command on the trained run (inputs beside it); the rows of the file it wrote."""
+def predict(run: Runs, command: str, trained: Path) -> tuple[list[int], torch.Tensor]:
+    """The README command on the trained run (inputs beside it); the classes and probabilities of the file it
+    wrote."""
     inputs = trained.parents[3]  # <root>/logs/train/runs/<run>
     command = command.replace("logs/train/runs/<run id>", str(trained)).replace("=digits.", f"={inputs}/digits.")
     run("predict.py", *shlex.split(command)[2:])
     (folder,) = run.folders("predict")
-    assert [p.name for p in folder.glob("*.csv")] == ["predictions.csv"]  # one file, whatever the ranks
-    with open(folder / "predictions.csv") as file:
-        return list(csv.DictReader(file))
+    (written,) = [p for p in folder.iterdir() if p.name.startswith("predictions")]  # one file, whatever the ranks
+    if written.suffix == ".npz":
+        arrays = np.load(written)  # no pickle: arrays of numbers
+        return arrays["class"].tolist(), torch.tensor(arrays["probability"])
+    with open(written) as file:
+        rows = list(csv.DictReader(file))
+    probabilities = [[float(row[f"probability_{c}"]) for c in range(10)] for row in rows]
+    return [int(row["class"]) for row in rows], torch.tensor(probabilities)
 
 
-def assert_the_checkpoints_predictions(rows: list[dict[str, str]], trained: Path) -> None:
+def assert_the_checkpoints_predictions(written: tuple[list[int], torch.Tensor], trained: Path) -> None:
     images = np.load(trained.parents[3] / "digits.npz")["x"]
     best = Runs(trained.parents[3]).summary(trained)["best_ckpt_path"]  # what a run folder stands for
     model = Classifier.load_from_checkpoint(best).eval()
     with torch.no_grad():
         expected = model(torch.tensor(images / 16.0, dtype=torch.float32)).softmax(dim=-1)
-    assert len(rows) == len(images) == 100
-    assert [int(row["class"]) for row in rows] == expected.argmax(dim=-1).tolist()  # in input order
-    written = torch.tensor([[float(row[f"probability_{c}"]) for c in range(10)] for row in rows])
-    assert torch.allclose(written, expected, atol=1e-6)
+    classes, probabilities = written
+    assert len(classes) == len(images) == 100
+    assert classes == expected.argmax(dim=-1).tolist()  # in input order
+    assert torch.allclose(probabilities.float(), expected, atol=1e-6)
 
 
 def test_predicts_every_input_in_order_as_the_checkpoint_computes(run, trained: Path) -> None:
@@ -64,7 +70,7 @@ def test_predicts_every_input_in_order_as_the_checkpoint_computes(run, trained: 
 
 @pytest.mark.slow
 def test_ddp_ranks_write_one_whole_ordered_file(run, trained: Path) -> None:
-    assert all(option in RANKS for option in DDP)
+    assert all(option in RANKS for option in DDP) and "predictions=npz" in RANKS  # arrays, the README's second form
     assert_the_checkpoints_predictions(predict(run, RANKS, trained), trained)
 
 
@@ -100,4 +106,6 @@ def test_a_missing_or_malformed_file_is_refused_in_one_sentence(run, trained: Pa
     result = run("predict.py", f"ckpt_path={trained}", f"data.predict_path={tmp_path / 'y.npz'}", check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("ERROR: ") and refusals["y.npz"] in result.stderr
+    parquet = run("predict.py", f"ckpt_path={trained}", "data.predict_path=x.npz", "predictions=parquet", check=False)
+    assert "ERROR: predict.py writes a .csv or a .npz file, not predictions.parquet: predictions=csv" in parquet.stderr
     assert run.folders("predict") == [] and list(run.root.rglob("predictions.csv")) == []  # nothing written

@@ -1,8 +1,8 @@
 """Predict for every input of a file: `python predict.py ckpt_path=<checkpoint or run folder> data.predict_path=<file>`.
 
-The predictions, one row an input in input order, go to predictions.csv in this run's folder (logs/predict/runs/...),
-under any number of ranks (harness/callbacks/prediction_writer.py). As with eval.py, a checkpoint inside a run folder
-brings that run's model and data configs; a run folder stands for its best checkpoint.
+The predictions, one row an input in input order, go to predictions.csv (or .npz) in this run's folder
+(logs/predict/runs/...), under any number of ranks (harness/callbacks/prediction_writer.py). As with eval.py, a
+checkpoint inside a run folder brings that run's model and data configs; a run folder stands for its best checkpoint.
 """
 
 import warnings
@@ -18,6 +18,12 @@ def predict(cfg: DictConfig) -> str:
     checks.check_run(cfg, needed_by="predict.py")
     if not cfg.data.get("predict_path"):
         raise checks.ConfigError("predict.py needs data.predict_path=<the file of inputs to predict for>.")
+    written = Path(cfg.callbacks.prediction_writer.path)
+    if written.suffix not in (".csv", ".npz"):
+        raise checks.ConfigError(
+            f"predict.py writes a .csv or a .npz file, not {written.name}: predictions=csv (a table) or "
+            "predictions=npz (one array a column)."
+        )
     datamodule, model, trainer = build(cfg)
     datamodule.setup("predict")  # a missing or malformed file is refused here, before any rank starts
     ckpt_path = consolidate.as_trainer_loads_it(cfg.ckpt_path, trainer, Path(cfg.paths.output_dir))

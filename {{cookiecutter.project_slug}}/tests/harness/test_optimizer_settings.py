@@ -12,7 +12,7 @@ from torch.optim import lr_scheduler
 from {{cookiecutter.package_name}}.harness.callbacks.optimizer_settings import OptimizerSettings
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
-ONE_CYCLE = {"max_lr": 0.01, "total_steps": 10}
+CYCLE = {"max_lr": 0.01, "total_steps": 10}
 HALVING = {"lr_lambda": lambda step: 0.5**step}
 
 
@@ -51,8 +51,8 @@ def test_a_closed_form_schedule_continues_where_this_commands_schedule_has_it() 
 @pytest.mark.parametrize(
     ("scheduler", "run", "command", "changed"),
     [
-        (lr_scheduler.OneCycleLR, ONE_CYCLE, {**ONE_CYCLE, "max_lr": 0.02}, "the initial learning rate 0.0004 -> 0.0008"),
-        (lr_scheduler.OneCycleLR, ONE_CYCLE, {**ONE_CYCLE, "total_steps": 20}, "model.scheduler.total_steps 10 -> 20"),
+        (lr_scheduler.OneCycleLR, CYCLE, {**CYCLE, "max_lr": 0.02}, "the initial learning rate 0.0004 -> 0.0008"),
+        (lr_scheduler.OneCycleLR, CYCLE, {**CYCLE, "total_steps": 20}, "model.scheduler.total_steps 10 -> 20"),
         (lr_scheduler.LambdaLR, HALVING, {**HALVING, "lr": 2e-3}, "the initial learning rate 0.001 -> 0.002"),
     ],
     ids=["one-cycle-max-lr", "one-cycle-steps", "lambda-lr"],
@@ -64,8 +64,8 @@ def test_a_changed_schedule_without_a_closed_form_is_refused_before_work(schedul
 
 def test_a_schedule_without_a_closed_form_keeps_its_progress() -> None:
     # One cycle moves the rate and the first beta each step: the run's, not a change of this command's.
-    run = build(lr_scheduler.OneCycleLR, **ONE_CYCLE)
-    command = continued(run, build(lr_scheduler.OneCycleLR, **ONE_CYCLE))
+    run = build(lr_scheduler.OneCycleLR, **CYCLE)
+    command = continued(run, build(lr_scheduler.OneCycleLR, **CYCLE))
     assert group(command)["lr"] == group(run)["lr"] != 1e-3 and group(command)["betas"] == group(run)["betas"]
     # Reduced on a plateau: the reduced rate is kept, and this command's patience is taken.
     plateau = build(lr_scheduler.ReduceLROnPlateau, patience=0)

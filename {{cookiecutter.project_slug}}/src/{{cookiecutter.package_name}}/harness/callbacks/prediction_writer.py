@@ -1,4 +1,5 @@
-"""predictions.csv: what the model's `predict_step` returns for every input, one row an input, in input order.
+"""predictions.csv (or .npz): what the model's `predict_step` returns for every input, one row an input, in input
+order.
 
 Gap this fills: Lightning's BasePredictionWriter leaves the writing to you, and under DDP each rank predicts a share
 of the inputs (every R-th one) and holds only that share: its documentation's example writes one file a rank. Here
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
@@ -21,9 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class PredictionWriter(BasePredictionWriter):
-    """`predict_step` returns a dict of columns, each with one entry an input of the batch: a tensor of one value an
-    input becomes one CSV column, of several values (class probabilities) a column each (`probability_0`, ...),
-    a list of texts one column."""
+    """`predict_step` returns a dict of columns, each with one entry an input of the batch. In a CSV file a tensor of
+    one value an input becomes one column, of several values (class probabilities) a column each (`probability_0`,
+    ...), a list of texts one column; a `.npz` file holds each as one array, its first dimension the inputs."""
 
     def __init__(self, path: str) -> None:
         super().__init__(write_interval="epoch")
@@ -32,11 +34,11 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any, batch_indices: Any
     ) -> None:
-        header: list[str] = []
-        mine: dict[int, list] = {}  # input index -> row
+        mine: dict[int, dict] = {}  # input index -> its entry of each column
         for prediction, indices in zip(predictions, batch_indices[0], strict=True):  # one dataloader
-            header, rows = _rows(prediction)
-            mine.update(zip(indices, rows, strict=True))
+            columns = {name: v.tolist() if isinstance(v, torch.Tensor) else list(v) for name, v in prediction.items()}
+            for i, index in enumerate(indices):
+                mine[index] = {name: column[i] for name, column in columns.items()}
         shares = [mine]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             shares = [None] * trainer.world_size
@@ -47,24 +49,23 @@ class PredictionWriter(BasePredictionWriter):
         inputs = len(trainer.predict_dataloaders.dataset)
         if sorted(rows) != list(range(inputs)):  # every input once: the file stands for the whole input
             raise RuntimeError(f"predictions came back for {len(rows)} of {inputs} inputs: nothing written")
-        partial = self.path.with_name(f".{self.path.name}.partial")
-        with open(partial, "w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(header)
-            writer.writerows(rows[index] for index in range(inputs))
+        ordered = [rows[index] for index in range(inputs)]
+        partial = self.path.with_name(f".{self.path.name}.partial{self.path.suffix}")
+        if self.path.suffix == ".npz":
+            np.savez(partial, **{name: np.array([row[name] for row in ordered]) for name in ordered[0]})
+        else:
+            _write_csv(partial, ordered)
         os.replace(partial, self.path)
         log.info(f"Predictions for {inputs} inputs: {self.path}")
 
 
-def _rows(prediction: dict[str, Any]) -> tuple[list[str], list[list]]:
-    """A batch's columns as (header, one row an input)."""
-    header, columns = [], []
-    for name, values in prediction.items():
-        values = values.tolist() if isinstance(values, torch.Tensor) else list(values)
-        if values and isinstance(values[0], list):  # several values an input: a column each
-            header += [f"{name}_{j}" for j in range(len(values[0]))]
-            columns += list(zip(*values, strict=True))
-        else:
-            header.append(name)
-            columns.append(values)
-    return header, [list(row) for row in zip(*columns, strict=True)]
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    """One row an input; an entry of several values a column each."""
+    header = []
+    for name, value in rows[0].items():
+        header += [f"{name}_{j}" for j in range(len(value))] if isinstance(value, list) else [name]
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([x for value in row.values() for x in (value if isinstance(value, list) else [value])])
