@@ -472,7 +472,7 @@ SMALL_JOBS += ["+trainer.limit_val_batches=1"]
 SMALL_JOBS += ["logger=csv", "test=false", "callbacks.last_checkpoint.every_n_train_steps=5"]
 
 
-@readme(f"{SWEEP} hydra.sweep.dir=logs/train/multiruns/<sweep id>")
+@readme(f"{SWEEP} ckpt_path=last")
 def continues_a_stopped_sweep(run, command: str) -> None:
     first = run.root / "first.log"
     process = start(run, *arguments(SWEEP), *SMALL_JOBS, console=first)
@@ -484,14 +484,14 @@ def continues_a_stopped_sweep(run, command: str) -> None:
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
     process.wait()
     (sweep,) = multiruns.iterdir()
-    into_its_folder = command.replace("logs/train/multiruns/<sweep id>", str(sweep)).removeprefix(SWEEP).split()
-    continued = [*arguments(SWEEP), *SMALL_JOBS, *into_its_folder]
-    assert f"To continue the sweep: python train.py {' '.join(continued)}\n" in first.read_text()
+    into_its_folder = [*arguments(SWEEP), *SMALL_JOBS, f"hydra.sweep.dir={sweep}"]
+    assert f"To continue the sweep: python train.py {' '.join(into_its_folder)}\n" in first.read_text()
     assert [run.summary(sweep / job)["status"] for job in "012"] == ["finished", "finished", "interrupted"]
     assert not (sweep / "3").exists()
     stopped_at = resume.saved_step(sweep / "2" / "checkpoints" / "last.ckpt")
 
-    result = run("train.py", *continued)
+    result = run("train.py", *arguments(command), *SMALL_JOBS)  # the newest sweep of these settings
+    assert list(multiruns.iterdir()) == [sweep]
     output = result.stdout + result.stderr
     for job in "01":
         assert f"Job {job} finished in an earlier launch of this sweep ({sweep / job}): not run again" in output
@@ -502,11 +502,14 @@ def continues_a_stopped_sweep(run, command: str) -> None:
     assert [s["status"] for s in summaries] == ["finished"] * 4 and {s["global_step"] for s in summaries} == {20}
     assert "2 groups of 4 runs" in result.stdout  # the end table has every job
 
-    other = run("train.py", *[o.replace("1e-3,3e-3", "1e-2") for o in continued], check=False)
+    again = run("train.py", *into_its_folder)  # the folder named: all finished, nothing runs
+    skipped = (again.stdout + again.stderr).count("finished in an earlier launch of this sweep")
+    assert skipped == 4 and "2 groups of 4 runs" in again.stdout
+    other = run("train.py", *[o.replace("1e-3,3e-3", "1e-2") for o in into_its_folder], check=False)
     assert other.returncode == 1 and "Traceback" not in other.stderr
     assert f"ERROR: {sweep} holds a sweep of model.optimizer.lr=1e-3,3e-3 seed=0,1 trainer=cpu " in other.stderr
     assert "to continue it, give its overrides; for a new sweep, leave out hydra.sweep.dir." in other.stderr
-    swapped = run("train.py", "-m", "seed=0,1", "model.optimizer.lr=1e-3,3e-3", *continued[3:], check=False)
+    swapped = run("train.py", "-m", "seed=0,1", "model.optimizer.lr=1e-3,3e-3", *into_its_folder[3:], check=False)
     assert swapped.returncode == 1 and f"ERROR: {sweep} holds a sweep of" in swapped.stderr  # its order: the jobs'
     assert [len(run.summary(sweep / job)["attempts"]) for job in "0123"] == [1, 1, 2, 1]  # nothing ran
 

@@ -56,14 +56,16 @@ RUN_VARIABLES = (
 )  # fmt: skip
 
 
-def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
-    """Name of this run's folder (`${run_id:${ckpt_path}}` in configs/hydra/default.yaml).
+def run_id(ckpt_path: str | None = None, sweep: bool = False, *, _root_: DictConfig) -> str:
+    """Name of this run's folder (`${run_id:${ckpt_path}}` in configs/hydra/default.yaml), or with `sweep` of this
+    sweep's (`${run_id:${ckpt_path},true}`).
 
     - Under SLURM: the job (`slurm-<job id>[_<array task>]`), so every rank agrees on it and a requeued
       job comes back to its own folder and checkpoints. A second run in the same job gets a folder of its
       own: an `srun` step after the first adds `.<step>`; a run started without srun adds `-2`, `-3`...
       unless it continues (`ckpt_path=last`: the newest of the job's folders that has checkpoints).
-    - With `ckpt_path=last` elsewhere: the newest earlier run that has checkpoints, to continue it.
+    - With `ckpt_path=last` elsewhere: the newest earlier run that has checkpoints, to continue it; for a grid sweep
+      the newest earlier sweep of the same settings (harness/sweep_resume.py continues its jobs).
     - Under torchrun: `torchrun-<its --rdzv-id>`, the same on every rank; with `--standalone` (which makes up
       a UUID for it), the time torchrun started, which every rank reads from the one torchrun process.
     - Otherwise the start time (under mpirun: rank zero's, broadcast to the other ranks).
@@ -71,12 +73,12 @@ def run_id(ckpt_path: str | None = None, *, _root_: DictConfig) -> str:
     (submitit), and those jobs when resubmitted, land in the folders the sweep started.
     """
     if RUN_ID_ENV not in os.environ:
-        runs = Path(_root_.paths.log_dir) / _root_.task_name / "runs"
+        runs = Path(_root_.paths.log_dir) / _root_.task_name / ("multiruns" if sweep else "runs")
         job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
         if job and cluster.slurm_managed():
             os.environ[RUN_ID_ENV] = _slurm_run_id(job, runs, resuming=ckpt_path == "last")
         else:
-            previous = resume.latest_run(runs)
+            previous = sweep_resume.latest_sweep(runs, _root_.hydra) if sweep else resume.latest_run(runs)
             torchrun = os.environ.get("TORCHELASTIC_RUN_ID", "none")  # the same on every rank and restart
             if ckpt_path == "last" and previous is not None:
                 name = previous.name

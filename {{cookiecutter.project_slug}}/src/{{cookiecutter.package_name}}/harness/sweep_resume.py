@@ -1,6 +1,7 @@
-"""A grid sweep launched again continues where it stopped: `python train.py -m <its overrides>
-hydra.sweep.dir=<its folder>` skips the jobs that finished, continues those that did not from their newest
-checkpoints, and runs those never started; the table at its end (harness/sweep_report.py) has them all.
+"""A grid sweep launched again continues where it stopped: `python train.py -m <its overrides> ckpt_path=last` (the
+newest sweep of those settings) or `... hydra.sweep.dir=<its folder>` skips the jobs that finished, continues those
+that did not from their newest checkpoints, and runs those never started; the table at its end
+(harness/sweep_report.py) has them all.
 
 Gap this fills: Hydra's basic launcher runs every job of a sweep again, from scratch, in a new folder (Hydra issues
 #1407 and #3328; lightning-hydra-template #535). The same overrides give the same jobs in the same order, so job N
@@ -49,12 +50,26 @@ def earlier_launch(cfg: DictConfig) -> dict[str, float] | None:
     return None
 
 
+def latest_sweep(multiruns: Path, hydra_config: Any) -> Path | None:
+    """The newest folder in `multiruns` of a grid sweep with this command's settings (`ckpt_path=last` aside)."""
+    if not grid(hydra_config):  # a search with Optuna resumes by its study (harness/search.py)
+        return None
+    now = run_info.settings(list(hydra_config.overrides.task))
+    same = [
+        (config.stat().st_mtime, config.parent)
+        for config in multiruns.glob("*/multirun.yaml")
+        if run_info.settings(list(OmegaConf.load(config).hydra.overrides.task)) == now
+    ]
+    return max(same)[1] if same else None
+
+
 def continue_command() -> str | None:
     """In a job of a grid sweep: the command that launches the sweep again into its folder; None elsewhere."""
     if (hydra_config := sweep_job()) is None or not grid(hydra_config):
         return None
     sweep_dir = Path(hydra_config.sweep.dir)
-    typed = [o for o in OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task if "hydra.sweep.dir=" not in o]
+    typed = OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task
+    typed = [o for o in typed if not o.startswith(("hydra.sweep.dir=", "ckpt_path="))]
     return shlex.join(["python", "train.py", "-m", *typed, f"hydra.sweep.dir={sweep_dir}"])
 
 
