@@ -56,6 +56,21 @@ def test_non_finite_loss_on_one_rank_stops_every_rank(run, tmp_path) -> None:
     assert run.summary(folder)["status"] == "stopped"
 
 
+def test_a_run_killed_while_it_tests_is_not_finished_and_continues_to_its_test(run, tmp_path) -> None:
+    (tmp_path / "killer.py").write_text(
+        "import os, signal, lightning as L\n\n\nclass KillOnTest(L.Callback):\n"
+        "    def on_test_start(self, trainer, module):\n        os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{run.project / 'src'}"}
+    killed = run("train.py", "trainer=cpu", *FAST, "+callbacks.kill._target_=killer.KillOnTest", check=False, env=env)
+    assert killed.returncode == -signal.SIGKILL
+    (folder,) = run.folders()
+    assert run.summary(folder)["status"] == "testing"  # trained, not tested: a continued sweep runs it again
+    run("train.py", "trainer=cpu", *FAST, "ckpt_path=last")
+    summary = run.summary(folder)
+    assert summary["status"] == "finished" and "test/acc" in summary["metrics"] and len(summary["attempts"]) == 2
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("ranks", [["trainer=cpu"], DDP], ids=["1", "ddp2"])
 def test_ctrl_c_stops_cleanly_keeps_the_checkpoint_and_says_how_to_continue(run, ranks: list[str], tmp_path) -> None:

@@ -114,7 +114,7 @@ def resolve(
         step = state.get("global_step", -1)
         rank_zero_info(f"ckpt_path=last: resuming from {newest} (step {step})")
         summary = run_dir / "summary.json"
-        if summary.is_file() and json.loads(summary.read_text()).get("status") == "finished":
+        if summary.is_file() and json.loads(summary.read_text()).get("status") in ("testing", "finished"):
             rank_zero_only(log.warning)(  # a log line, as the console's others: not a Python warning's file:line
                 f"ckpt_path=last continues {run_dir}, whose training had finished (step {step}): it trains on only "
                 "if this command asks for more (trainer.max_epochs), else it tests again; for a new run leave out "

@@ -3,7 +3,7 @@
 Gap this fills: Lightning spreads this over its loggers, the checkpoint callback and the Trainer, and
 Hydra keeps only the last command's overrides; scripts, tests, sweeps and compare.py want one file to read.
 It holds the run's name, tags and every override it was given across resumes, its status (running,
-finished, stopped, interrupted, failed), when it started and ended and its wall time (each attempt's,
+testing, finished, stopped, interrupted, failed), when it started and ended and its wall time (each attempt's,
 summed), its strategy and world size, steps, checkpoints, the metric its best checkpoint is chosen by, and
 the last value of every metric. Written by rank zero only, at the start of fit, then merged stage by stage
 (fit, then test), and replaced atomically so a reader never sees half a file.
@@ -38,9 +38,12 @@ def strategy_name(strategy: Any) -> str:
 
 
 class RunSummary(Callback):
-    def __init__(self, path: str, name: str | None = None, tags: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, path: str, name: str | None = None, tags: Sequence[str] | None = None, tests_after_training: bool = False
+    ) -> None:
         self.path = Path(path)
         self.name, self.tags = name, list(tags or [])
+        self.tests_after_training = tests_after_training
         # This command's overrides as typed, merged over those of the run it continues. Taken here, in the
         # process Hydra ran (under ddp_spawn the callback reaches rank zero's process without Hydra).
         self.overrides = run_info.typed_overrides()
@@ -63,7 +66,10 @@ class RunSummary(Callback):
         )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._update(trainer, status="finished", global_step=trainer.global_step, epochs=trainer.current_epoch)
+        # A run killed while it tests (SIGKILL: no exception to note) must not read as finished: a sweep that
+        # continues would skip it, without its test metrics.
+        status = "testing" if self.tests_after_training else "finished"
+        self._update(trainer, status=status, global_step=trainer.global_step, epochs=trainer.current_epoch)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._update(trainer, status="finished", tested_ckpt_path=trainer.ckpt_path)
