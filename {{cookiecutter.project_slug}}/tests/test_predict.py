@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import DDP, FAST, PROJECT, TINY_GPT, Runs, readme_commands
+from helpers import DDP, FAST, PROJECT, TINY_GPT, Runs, needs, readme_commands
 
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 from {{cookiecutter.package_name}}.harness.data import read_inputs
@@ -46,8 +46,11 @@ def predict(run: Runs, command: str, trained: Path) -> tuple[list[int], torch.Te
     if written.suffix == ".npz":
         arrays = np.load(written)  # no pickle: arrays of numbers
         return arrays["class"].tolist(), torch.tensor(arrays["probability"])
-    with open(written) as file:
-        rows = list(csv.DictReader(file))
+    if written.suffix == ".parquet":
+        rows = needs("pyarrow.parquet").read_table(written).to_pylist()
+    else:
+        with open(written) as file:
+            rows = list(csv.DictReader(file))
     probabilities = [[float(row[f"probability_{c}"]) for c in range(10)] for row in rows]
     return [int(row["class"]) for row in rows], torch.tensor(probabilities)
 
@@ -64,8 +67,11 @@ def assert_the_checkpoints_predictions(written: tuple[list[int], torch.Tensor], 
     assert torch.allclose(probabilities.float(), expected, atol=1e-6)
 
 
-def test_predicts_every_input_in_order_as_the_checkpoint_computes(run, trained: Path) -> None:
-    assert_the_checkpoints_predictions(predict(run, ONE_PROCESS, trained), trained)
+@pytest.mark.parametrize("table", ["csv", "parquet"])
+def test_predicts_every_input_in_order_as_the_checkpoint_computes(run, trained: Path, table: str) -> None:
+    if table == "parquet":
+        needs("pyarrow")  # the parquet extra
+    assert_the_checkpoints_predictions(predict(run, f"{ONE_PROCESS} predictions={table}", trained), trained)
 
 
 @pytest.mark.slow
@@ -106,6 +112,6 @@ def test_a_missing_or_malformed_file_is_refused_in_one_sentence(run, trained: Pa
     result = run("predict.py", f"ckpt_path={trained}", f"data.predict_path={tmp_path / 'y.npz'}", check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("ERROR: ") and refusals["y.npz"] in result.stderr
-    parquet = run("predict.py", f"ckpt_path={trained}", "data.predict_path=x.npz", "predictions=parquet", check=False)
-    assert "ERROR: predict.py writes a .csv or a .npz file, not predictions.parquet: predictions=csv" in parquet.stderr
+    other = run("predict.py", f"ckpt_path={trained}", "data.predict_path=x.npz", "predictions=json", check=False)
+    assert "ERROR: predict.py writes a .csv, .parquet or .npz file, not predictions.json: " in other.stderr
     assert run.folders("predict") == [] and list(run.root.rglob("predictions.csv")) == []  # nothing written

@@ -1,10 +1,11 @@
 """Predict for every input of a file: `python predict.py ckpt_path=<checkpoint or run folder> data.predict_path=<file>`.
 
-The predictions, one row an input in input order, go to predictions.csv (or .npz) in this run's folder
+The predictions, one row an input in input order, go to predictions.csv (.parquet, .npz) in this run's folder
 (logs/predict/runs/...), under any number of ranks (harness/callbacks/prediction_writer.py). As with eval.py, a
 checkpoint inside a run folder brings that run's model and data configs; a run folder stands for its best checkpoint.
 """
 
+import importlib.util
 import warnings
 from pathlib import Path
 
@@ -19,11 +20,13 @@ def predict(cfg: DictConfig) -> str:
     if not cfg.data.get("predict_path"):
         raise checks.ConfigError("predict.py needs data.predict_path=<the file of inputs to predict for>.")
     written = Path(cfg.callbacks.prediction_writer.path)
-    if written.suffix not in (".csv", ".npz"):
+    if written.suffix not in (".csv", ".parquet", ".npz"):
         raise checks.ConfigError(
-            f"predict.py writes a .csv or a .npz file, not {written.name}: predictions=csv (a table) or "
-            "predictions=npz (one array a column)."
+            f"predict.py writes a .csv, .parquet or .npz file, not {written.name}: predictions=csv or "
+            "predictions=parquet (a table), or predictions=npz (one array a column)."
         )
+    if written.suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise checks.ConfigError("predictions=parquet needs pyarrow: pip install -e '.[parquet]'.")
     datamodule, model, trainer = build(cfg)
     datamodule.setup("predict")  # a missing or malformed file is refused here, before any rank starts
     ckpt_path = consolidate.as_trainer_loads_it(cfg.ckpt_path, trainer, Path(cfg.paths.output_dir))

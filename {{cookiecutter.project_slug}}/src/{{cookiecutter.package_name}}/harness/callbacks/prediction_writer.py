@@ -1,4 +1,4 @@
-"""predictions.csv (or .npz): what the model's `predict_step` returns for every input, one row an input, in input
+"""predictions.csv (.parquet, .npz): what the model's `predict_step` returns for every input, one row an input, in input
 order.
 
 Gap this fills: Lightning's BasePredictionWriter leaves the writing to you, and under DDP each rank predicts a share
@@ -53,19 +53,26 @@ class PredictionWriter(BasePredictionWriter):
         partial = self.path.with_name(f".{self.path.name}.partial{self.path.suffix}")
         if self.path.suffix == ".npz":
             np.savez(partial, **{name: np.array([row[name] for row in ordered]) for name in ordered[0]})
+        elif self.path.suffix == ".parquet":  # the CSV file's columns, typed
+            import pyarrow.parquet  # the parquet extra: predict.py checks it is there before any work
+
+            header, rows = _table(ordered)
+            columns = dict(zip(header, map(list, zip(*rows, strict=True)), strict=True))
+            pyarrow.parquet.write_table(pyarrow.table(columns), partial)
         else:
-            _write_csv(partial, ordered)
+            header, rows = _table(ordered)
+            with open(partial, "w", newline="") as file:
+                writer = csv.writer(file)
+                writer.writerow(header)
+                writer.writerows(rows)
         os.replace(partial, self.path)
         log.info(f"Predictions for {inputs} inputs: {self.path}")
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    """One row an input; an entry of several values a column each."""
+def _table(rows: list[dict]) -> tuple[list[str], list[list]]:
+    """The header and one row an input; an entry of several values a column each (`probability_0`, ...)."""
     header = []
     for name, value in rows[0].items():
         header += [f"{name}_{j}" for j in range(len(value))] if isinstance(value, list) else [name]
-    with open(path, "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([x for value in row.values() for x in (value if isinstance(value, list) else [value])])
+    flat = [[x for value in row.values() for x in (value if isinstance(value, list) else [value])] for row in rows]
+    return header, flat
