@@ -34,45 +34,51 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any, batch_indices: Any
     ) -> None:
-        mine: dict[int, dict] = {}  # input index -> its entry of each column
-        for prediction, indices in zip(predictions, batch_indices[0], strict=True):  # one dataloader
-            columns = {name: v.tolist() if isinstance(v, torch.Tensor) else list(v) for name, v in prediction.items()}
-            for i, index in enumerate(indices):
-                mine[index] = {name: column[i] for name, column in columns.items()}
-        shares = [mine]
+        # This rank's share as columns (lists, cheap to gather), beside the input index of each entry
+        indices: list[int] = []
+        columns: dict[str, list] = {}
+        for prediction, batch in zip(predictions, batch_indices[0], strict=True):  # one dataloader
+            indices += batch
+            for name, values in prediction.items():
+                columns.setdefault(name, []).extend(values.tolist() if isinstance(values, torch.Tensor) else values)
+        shares = [(indices, columns)]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             shares = [None] * trainer.world_size
-            torch.distributed.all_gather_object(shares, mine)  # rows are small: every rank's to every rank
+            torch.distributed.all_gather_object(shares, (indices, columns))  # every rank's to every rank
         if not trainer.is_global_zero:
             return
-        rows = {index: row for share in shares for index, row in share.items()}
+        place: dict[int, tuple[int, int]] = {}  # input index -> (share, position); predicted twice: counts once
+        for share, (share_indices, _) in enumerate(shares):
+            for position, index in enumerate(share_indices):
+                place.setdefault(index, (share, position))
         inputs = len(trainer.predict_dataloaders.dataset)
-        if sorted(rows) != list(range(inputs)):  # every input once: the file stands for the whole input
-            raise RuntimeError(f"predictions came back for {len(rows)} of {inputs} inputs: nothing written")
-        ordered = [rows[index] for index in range(inputs)]
+        if sorted(place) != list(range(inputs)):  # every input once: the file stands for the whole input
+            raise RuntimeError(f"predictions came back for {len(place)} of {inputs} inputs: nothing written")
+        order = [place[index] for index in range(inputs)]
+        ordered = {name: [shares[share][1][name][position] for share, position in order] for name in columns}
         partial = self.path.with_name(f".{self.path.name}.partial{self.path.suffix}")
         if self.path.suffix == ".npz":
-            np.savez(partial, **{name: np.array([row[name] for row in ordered]) for name in ordered[0]})
+            np.savez(partial, **{name: np.array(values) for name, values in ordered.items()})
         elif self.path.suffix == ".parquet":  # the CSV file's columns, typed
             import pyarrow.parquet  # the parquet extra: predict.py checks it is there before any work
 
-            header, rows = _table(ordered)
-            columns = dict(zip(header, map(list, zip(*rows, strict=True)), strict=True))
-            pyarrow.parquet.write_table(pyarrow.table(columns), partial)
+            pyarrow.parquet.write_table(pyarrow.table(_table(ordered)), partial)
         else:
-            header, rows = _table(ordered)
+            table = _table(ordered)
             with open(partial, "w", newline="") as file:
                 writer = csv.writer(file)
-                writer.writerow(header)
-                writer.writerows(rows)
+                writer.writerow(table.keys())
+                writer.writerows(zip(*table.values(), strict=True))
         os.replace(partial, self.path)
         log.info(f"Predictions for {inputs} inputs: {self.path}")
 
 
-def _table(rows: list[dict]) -> tuple[list[str], list[list]]:
-    """The header and one row an input; an entry of several values a column each (`probability_0`, ...)."""
-    header = []
-    for name, value in rows[0].items():
-        header += [f"{name}_{j}" for j in range(len(value))] if isinstance(value, list) else [name]
-    flat = [[x for value in row.values() for x in (value if isinstance(value, list) else [value])] for row in rows]
-    return header, flat
+def _table(columns: dict[str, list]) -> dict[str, list]:
+    """The columns of a table: an entry of several values (class probabilities) a column each (`probability_0`, ...)."""
+    table = {}
+    for name, values in columns.items():
+        if values and isinstance(values[0], list):
+            table.update({f"{name}_{j}": column for j, column in enumerate(np.array(values).T.tolist())})
+        else:
+            table[name] = values
+    return table
