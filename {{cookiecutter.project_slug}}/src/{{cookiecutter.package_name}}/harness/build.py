@@ -10,6 +10,8 @@ Gaps this fills:
 - Lightning no longer ships the `dp` strategy: importing harness/strategies registers it (trainer=dp).
 - A LightningModule's network, optimizer and scheduler, built by Hydra, are no plain values for its hyperparameters:
   their configs are kept there instead, for `load_from_checkpoint` (harness/hparams.py).
+- With no profiler asked for, Lightning still enters a profiler's context around every hook call: a do-nothing one
+  here (harness/no_profiler.py).
 - Lightning logs the LightningModule's arguments, not the config that made the run: the whole config goes into
   every logger (harness/loggers/config.py).
 """
@@ -33,6 +35,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     import {{cookiecutter.package_name}}.harness.strategies  # noqa: F401  registers trainer=dp
     from {{cookiecutter.package_name}}.harness.hparams import keep as keep_configs
     from {{cookiecutter.package_name}}.harness.loggers.config import log_config
+    from {{cookiecutter.package_name}}.harness.no_profiler import NoProfiler
 
     if logging.getLogger().hasHandlers():  # set up by Hydra
         logging.getLogger("lightning").handlers.clear()
@@ -44,6 +47,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     # A callback or logger set to null (`callbacks.lr_monitor=null`) is off.
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    profiler = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **profiler)
     log_config(trainer, cfg)  # the whole config in every logger
     return datamodule, model, trainer
