@@ -1,0 +1,186 @@
+"""Instructions per training step, counted by valgrind: `python benchmarks/instructions.py [--workload tiny|gpt]`.
+
+Gap this fills: run.py's rows are wall-clock, and on a shared VM a run's speed varies 10-15 % from run to run, so
+a change of a few percent in per-step overhead cannot be seen there. The number of instructions a process
+executes does not depend on the machine's speed or its other tenants: under cachegrind, with one thread
+(OMP_NUM_THREADS=1) and a fixed hash seed (PYTHONHASHSEED=0), two runs of the same command agree to about 0.01 %.
+
+For each side (plain PyTorch, bare Lightning, the generated project; commands from harness.py, as run.py runs
+them) it counts two runs of one epoch that differ only in the number of training steps (`+trainer.limit_train_batches`
+/ `--steps-per-epoch`), and reports
+
+    instructions per step = (instructions(N2 steps) - instructions(N1 steps)) / (N2 - N1).
+
+In the difference: the training steps themselves (fetching the batch, forward, backward, optimizer, the
+per-step hooks, callbacks, metric updates and `self.log`), and whatever is done every k-th step (logging every
+10 steps), counted at its average when N2 - N1 is a multiple of k. Not in it: everything done once per run or
+per epoch, alike in both runs: interpreter start-up, imports, config composition, the sanity check, the one
+validation and checkpoint at the epoch's end, the epoch-end metrics, exit. That fixed part is the start-up row
+(instructions of a run less N1 steps), beside the instructions and seconds of `--help`.
+Caveat: valgrind runs a process about 50 times slower, so work throttled by the clock (the progress bar reads
+its metrics at most 10 times a second) happens more often per step than it would natively; it is counted,
+so the generated side's per-step figure is an upper bound. Child processes are not counted (there are none
+in one process on the CPU).
+Prints a Markdown table and writes benchmarks/results_instructions.json, one entry per workload (run.py's
+results.json is left alone). Needs valgrind; not part of the test command. The tiny workload takes a few minutes.
+"""
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from harness import (
+    BENCH_DIR,
+    WORK,
+    Case,
+    GPTWorkload,
+    Workload,
+    bare_lightning,
+    bench_env,
+    generated_command,
+    plain_command,
+    render,
+    time_command,
+)
+from run import QUICK, machine
+
+# Training steps of the two runs, in one epoch. N1 > 1 so that first-step costs (optimizer state, lazy
+# initialisation) fall in both runs; N2 - N1 = 10, the project's logging interval (`log_every_n_steps`) and
+# the plain scripts' loss print. The digits' epoch has 19 full batches of 64 (and a short one), so N2 <= 19.
+LENGTHS = {"tiny": (5, 15), "gpt": (3, 13)}
+SIDES = ("plain", "lightning", "generated")
+NAMES = {"plain": "plain PyTorch", "lightning": "bare Lightning", "generated": "generated"}
+RESULTS = BENCH_DIR / "results_instructions.json"
+
+
+def valgrind_env(cwd: Path) -> dict[str, str]:
+    # One thread and a fixed hash seed: without them, two counts of one run were 0.6 % apart, not 0.01 %.
+    return {**bench_env(cwd), "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+
+
+def count(command: list[str], cwd: Path, run_dir: Path) -> int:
+    """Instructions executed by `command` (the process, not its children) under cachegrind."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = run_dir / "cachegrind.out"
+    grind = ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}"]
+    with open(run_dir / "output.log", "w") as log:
+        done = subprocess.run(grind + command, cwd=cwd, env=valgrind_env(cwd), stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        tail = (run_dir / "output.log").read_text()[-3000:]
+        raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{tail}")
+    for checkpoint in [*run_dir.rglob("*.ckpt"), *run_dir.rglob("*.pt")]:
+        checkpoint.unlink()
+    return int(re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE).group(1))
+
+
+def side_command(side: str, project: Path, work: Workload | GPTWorkload, steps: int, run_dir: Path) -> list[str]:
+    """run.py's command for this side, one epoch of `steps` training steps."""
+    if side == "plain":
+        command = plain_command(work, Case(), run_dir, project)
+        # plain_gpt.py takes its steps from the workload; plain_train.py runs whole epochs unless told.
+        return command if isinstance(work, GPTWorkload) else [*command, f"--steps-per-epoch={steps}"]
+    overrides = bare_lightning(work) if side == "lightning" else []
+    if isinstance(work, Workload):  # the GPT command sets its own limit from the workload
+        overrides = [*overrides, f"+trainer.limit_train_batches={steps}"]
+    return generated_command(project, work, Case(overrides=overrides), run_dir)
+
+
+def run_length(side: str, project: Path, work: Workload | GPTWorkload, steps: int, tag: str = "") -> int:
+    if isinstance(work, GPTWorkload):
+        work = replace(work, steps_per_epoch=steps)
+    run_dir = WORK / "instructions" / f"{work.name}-{side}-{steps}{tag}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cwd = run_dir if side == "plain" else project  # where run.py runs each side
+    return count(side_command(side, project, work, steps, run_dir), cwd, run_dir)
+
+
+def help_commands(project: Path, workload: str) -> dict[str, list[str]]:
+    plain = BENCH_DIR / ("plain_gpt.py" if workload == "gpt" else "plain_train.py")
+    return {"plain": [sys.executable, str(plain), "--help"], "generated": [sys.executable, "train.py", "--help"]}
+
+
+def table(result: dict) -> str:
+    steps = result["steps"]
+    per, fixed, helps = result["per_step"], result["fixed"], result["help"]
+    lines = [
+        "| side | instructions / step (M) | fixed: run less its steps (M) | `--help` (M) | `--help` (s) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for side in SIDES:
+        help_cells = f"{helps[side]['instructions'] / 1e6:.0f} | {helps[side]['seconds']:.2f}" if side in helps else "|"
+        lines.append(f"| {NAMES[side]} | {per[side] / 1e6:.2f} | {fixed[side] / 1e6:.0f} | {help_cells} |")
+    lines += [
+        "",
+        f"generated / plain: {result['ratio']['generated/plain']:.2f}; "
+        f"generated / bare Lightning: {result['ratio']['generated/lightning']:.2f}; "
+        f"bare Lightning / plain: {result['ratio']['lightning/plain']:.2f} "
+        f"(per step, from runs of {steps[0]} and {steps[1]} steps).",
+    ]
+    if "repeat" in result:
+        lines.append(
+            f"Repeatability: the generated {steps[1]}-step run counted twice, {result['repeat']['diff_pct']:+.4f} %."
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", default="tiny", choices=sorted(LENGTHS))
+    parser.add_argument("--repeat", action="store_true", help="count the generated side's longer run twice")
+    parser.add_argument("--no-help", action="store_true", help="leave out the `--help` counts")
+    args = parser.parse_args()
+    if not shutil.which("valgrind"):
+        sys.exit("valgrind is not installed (apt-get install valgrind)")
+    started = time.time()
+    # run.py's tiny and GPT workloads, one epoch, one thread (valgrind runs all threads on one core anyway).
+    work = replace(QUICK[args.workload], epochs=1, threads=1)
+    n1, n2 = LENGTHS[args.workload]
+    project = render()
+
+    totals: dict[str, dict[int, int]] = {side: {} for side in SIDES}
+    for side in SIDES:
+        for steps in (n1, n2):
+            totals[side][steps] = run_length(side, project, work, steps)
+            print(f"[{time.time() - started:4.0f} s] {side}, {steps} steps: {totals[side][steps]:,}", flush=True)
+    per_step = {side: (totals[side][n2] - totals[side][n1]) / (n2 - n1) for side in SIDES}
+    result = {
+        "steps": [n1, n2],
+        "instructions": {side: totals[side] for side in SIDES},
+        "per_step": per_step,
+        "fixed": {side: totals[side][n1] - n1 * per_step[side] for side in SIDES},
+        "ratio": {
+            "generated/plain": per_step["generated"] / per_step["plain"],
+            "generated/lightning": per_step["generated"] / per_step["lightning"],
+            "lightning/plain": per_step["lightning"] / per_step["plain"],
+        },
+        "help": {},
+    }
+    if not args.no_help:
+        for side, command in help_commands(project, args.workload).items():
+            run_dir = WORK / "instructions" / f"help-{args.workload}-{side}"
+            cwd = project if side == "generated" else BENCH_DIR
+            instructions = count(command, cwd, run_dir)
+            result["help"][side] = {"instructions": instructions, "seconds": time_command(command, cwd)}
+    if args.repeat:
+        again = run_length("generated", project, work, n2, tag="-again")
+        first = totals["generated"][n2]
+        result["repeat"] = {"instructions": [first, again], "diff_pct": 100 * (again - first) / first}
+    result["seconds"] = round(time.time() - started)
+
+    saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    saved["machine"] = machine()
+    saved[args.workload] = result
+    RESULTS.write_text(json.dumps(saved, indent=2) + "\n")
+    print(f"\n{args.workload} workload, instructions counted by cachegrind ({result['seconds']} s):\n")
+    print(table(result))
+    print(f"\nWrote {RESULTS}.")
+
+
+if __name__ == "__main__":
+    main()
