@@ -17,10 +17,9 @@ per-step hooks, callbacks, metric updates and `self.log`), and whatever is done 
 per epoch, alike in both runs: interpreter start-up, imports, config composition, the sanity check, the one
 validation and checkpoint at the epoch's end, the epoch-end metrics, exit. That fixed part is the start-up row
 (instructions of a run less N1 steps), beside the instructions and seconds of `--help`.
-Caveat: valgrind runs a process about 50 times slower, so work throttled by the clock (the progress bar reads
-its metrics at most 10 times a second) happens more often per step than it would natively; it is counted,
-so the generated side's per-step figure is an upper bound. Child processes are not counted (there are none
-in one process on the CPU).
+The progress bar's work is paced by the clock (see NO_BAR): a fourth side, the generated project without it,
+gives the template's per-step count free of that; the generated side's count with the bar is an upper bound.
+Child processes are not counted (there are none in one process on the CPU).
 Prints a Markdown table and writes benchmarks/results_instructions.json, one entry per workload (run.py's
 results.json is left alone). Needs valgrind; not part of the test command. The tiny workload takes a few minutes.
 """
@@ -54,8 +53,18 @@ from run import QUICK, machine
 # initialisation) fall in both runs; N2 - N1 = 10, the project's logging interval (`log_every_n_steps`) and
 # the plain scripts' loss print. The digits' epoch has 19 full batches of 64 (and a short one), so N2 <= 19.
 LENGTHS = {"tiny": (5, 15), "gpt": (3, 13)}
-SIDES = ("plain", "lightning", "generated")
-NAMES = {"plain": "plain PyTorch", "lightning": "bare Lightning", "generated": "generated"}
+SIDES = ("plain", "lightning", "generated", "no_bar")
+NAMES = {
+    "plain": "plain PyTorch",
+    "lightning": "bare Lightning",
+    "generated": "generated",
+    "no_bar": "generated, no progress bar",
+}
+# The progress bar's work is paced by the clock, not by steps: Rich redraws it from a thread 10 times a second,
+# and the bar reads the logged metrics at most 10 times a second. Under valgrind, ~50 times slower, that is
+# every step, and the redraws follow how fast valgrind happened to run: the generated side's count varied by
+# ~7 % of a step's between two identical runs. Without the bar the count is the template's per-step work alone.
+NO_BAR = ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false"]
 RESULTS = BENCH_DIR / "results_instructions.json"
 
 
@@ -85,7 +94,7 @@ def side_command(side: str, project: Path, work: Workload | GPTWorkload, steps: 
         command = plain_command(work, Case(), run_dir, project)
         # plain_gpt.py takes its steps from the workload; plain_train.py runs whole epochs unless told.
         return command if isinstance(work, GPTWorkload) else [*command, f"--steps-per-epoch={steps}"]
-    overrides = bare_lightning(work) if side == "lightning" else []
+    overrides = {"lightning": bare_lightning(work), "no_bar": NO_BAR}.get(side, [])
     if isinstance(work, Workload):  # the GPT command sets its own limit from the workload
         overrides = [*overrides, f"+trainer.limit_train_batches={steps}"]
     return generated_command(project, work, Case(overrides=overrides), run_dir)
@@ -107,7 +116,7 @@ def help_commands(project: Path, workload: str) -> dict[str, list[str]]:
 
 def table(result: dict) -> str:
     steps = result["steps"]
-    per, fixed, helps = result["per_step"], result["fixed"], result["help"]
+    per, fixed, helps, ratio = result["per_step"], result["fixed"], result["help"], result["ratio"]
     lines = [
         "| side | instructions / step (M) | fixed: run less its steps (M) | `--help` (M) | `--help` (s) |",
         "| --- | --- | --- | --- | --- |",
@@ -117,14 +126,15 @@ def table(result: dict) -> str:
         lines.append(f"| {NAMES[side]} | {per[side] / 1e6:.2f} | {fixed[side] / 1e6:.0f} | {help_cells} |")
     lines += [
         "",
-        f"generated / plain: {result['ratio']['generated/plain']:.2f}; "
-        f"generated / bare Lightning: {result['ratio']['generated/lightning']:.2f}; "
-        f"bare Lightning / plain: {result['ratio']['lightning/plain']:.2f} "
-        f"(per step, from runs of {steps[0]} and {steps[1]} steps).",
+        f"Per step (runs of {steps[0]} and {steps[1]} steps): generated / plain {ratio['generated/plain']:.3f}, "
+        f"generated / bare Lightning {ratio['generated/lightning']:.3f}; without the progress bar "
+        f"{ratio['no_bar/plain']:.3f} and {ratio['no_bar/lightning']:.3f}; bare Lightning / plain "
+        f"{ratio['lightning/plain']:.3f}.",
     ]
-    if "repeat" in result:
+    for side, repeat in result.get("repeat", {}).items():
         lines.append(
-            f"Repeatability: the generated {steps[1]}-step run counted twice, {result['repeat']['diff_pct']:+.4f} %."
+            f"Repeatability, {NAMES[side]}: its {steps[1]}-step run counted twice differed by "
+            f"{repeat['diff_pct']:+.4f} % of the run, {repeat['step_pct']:+.2f} % of the per-step figure."
         )
     return "\n".join(lines)
 
@@ -132,7 +142,7 @@ def table(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="tiny", choices=sorted(LENGTHS))
-    parser.add_argument("--repeat", action="store_true", help="count the generated side's longer run twice")
+    parser.add_argument("--repeat", action="store_true", help="count the generated sides' longer runs twice")
     parser.add_argument("--no-help", action="store_true", help="leave out the `--help` counts")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
@@ -158,6 +168,8 @@ def main() -> None:
             "generated/plain": per_step["generated"] / per_step["plain"],
             "generated/lightning": per_step["generated"] / per_step["lightning"],
             "lightning/plain": per_step["lightning"] / per_step["plain"],
+            "no_bar/plain": per_step["no_bar"] / per_step["plain"],
+            "no_bar/lightning": per_step["no_bar"] / per_step["lightning"],
         },
         "help": {},
     }
@@ -167,10 +179,14 @@ def main() -> None:
             cwd = project if side == "generated" else BENCH_DIR
             instructions = count(command, cwd, run_dir)
             result["help"][side] = {"instructions": instructions, "seconds": time_command(command, cwd)}
-    if args.repeat:
-        again = run_length("generated", project, work, n2, tag="-again")
-        first = totals["generated"][n2]
-        result["repeat"] = {"instructions": [first, again], "diff_pct": 100 * (again - first) / first}
+    for side in ("generated", "no_bar") if args.repeat else ():
+        again = run_length(side, project, work, n2, tag="-again")
+        first = totals[side][n2]
+        result.setdefault("repeat", {})[side] = {
+            "instructions": [first, again],
+            "diff_pct": 100 * (again - first) / first,
+            "step_pct": 100 * (again - first) / (n2 - n1) / per_step[side],  # the error it puts on one step
+        }
     result["seconds"] = round(time.time() - started)
 
     saved = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
