@@ -49,10 +49,14 @@ from harness import (
 )
 from run import QUICK, machine
 
-# Training steps of the two runs, in one epoch. N1 > 1 so that first-step costs (optimizer state, lazy
-# initialisation) fall in both runs; N2 - N1 = 10, the project's logging interval (`log_every_n_steps`) and
-# the plain scripts' loss print. The digits' epoch has 19 full batches of 64 (and a short one), so N2 <= 19.
-LENGTHS = {"tiny": (5, 15), "gpt": (3, 13)}
+# (epochs, training steps an epoch in the shorter run, in the longer one). Both runs of a side have the same
+# epochs, so the same validations and checkpoints; they differ only in training steps, epochs x (N2 - N1) of
+# them. Each run's count carries a few million instructions of its own (bare Lightning's 5-step run counted
+# twice: 7 M apart, most of a tiny step), so the tiny workload takes ~100 steps of difference: the digits'
+# epoch has 19 full batches of 64 (and a short one), hence 6 epochs of 2 against 19 steps. N1 > 1 puts the
+# first step's one-off costs (optimizer state, lazy initialisation) in both runs. A GPT step is hundreds of
+# millions of instructions: one epoch of 3 against 13 steps.
+LENGTHS = {"tiny": (6, 2, 19), "gpt": (1, 3, 13)}
 SIDES = ("plain", "lightning", "generated", "no_bar")
 NAMES = {
     "plain": "plain PyTorch",
@@ -89,7 +93,7 @@ def count(command: list[str], cwd: Path, run_dir: Path) -> int:
 
 
 def side_command(side: str, project: Path, work: Workload | GPTWorkload, steps: int, run_dir: Path) -> list[str]:
-    """run.py's command for this side, one epoch of `steps` training steps."""
+    """run.py's command for this side, `steps` training steps an epoch."""
     if side == "plain":
         command = plain_command(work, Case(), run_dir, project)
         # plain_gpt.py takes its steps from the workload; plain_train.py runs whole epochs unless told.
@@ -115,7 +119,7 @@ def help_commands(project: Path, workload: str) -> dict[str, list[str]]:
 
 
 def table(result: dict) -> str:
-    steps = result["steps"]
+    epochs, (n1, n2) = result["epochs"], result["steps_per_epoch"]
     per, fixed, helps, ratio = result["per_step"], result["fixed"], result["help"], result["ratio"]
     lines = [
         "| side | instructions / step (M) | fixed: run less its steps (M) | `--help` (M) | `--help` (s) |",
@@ -126,14 +130,14 @@ def table(result: dict) -> str:
         lines.append(f"| {NAMES[side]} | {per[side] / 1e6:.2f} | {fixed[side] / 1e6:.0f} | {help_cells} |")
     lines += [
         "",
-        f"Per step (runs of {steps[0]} and {steps[1]} steps): generated / plain {ratio['generated/plain']:.3f}, "
+        f"Per step ({epochs} epochs of {n1} against {n2} steps): generated / plain {ratio['generated/plain']:.3f}, "
         f"generated / bare Lightning {ratio['generated/lightning']:.3f}; without the progress bar "
         f"{ratio['no_bar/plain']:.3f} and {ratio['no_bar/lightning']:.3f}; bare Lightning / plain "
         f"{ratio['lightning/plain']:.3f}.",
     ]
     for side, repeat in result.get("repeat", {}).items():
         lines.append(
-            f"Repeatability, {NAMES[side]}: its {steps[1]}-step run counted twice differed by "
+            f"Repeatability, {NAMES[side]}: its longer run counted twice differed by "
             f"{repeat['diff_pct']:+.4f} % of the run, {repeat['step_pct']:+.2f} % of the per-step figure."
         )
     return "\n".join(lines)
@@ -142,28 +146,37 @@ def table(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="tiny", choices=sorted(LENGTHS))
-    parser.add_argument("--repeat", action="store_true", help="count the generated sides' longer runs twice")
+    parser.add_argument(
+        "--repeat",
+        action="store_true",
+        help="count the longer runs of bare Lightning and of the generated project without the bar twice",
+    )
     parser.add_argument("--no-help", action="store_true", help="leave out the `--help` counts")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     started = time.time()
     # run.py's tiny and GPT workloads, one epoch, one thread (valgrind runs all threads on one core anyway).
-    work = replace(QUICK[args.workload], epochs=1, threads=1)
-    n1, n2 = LENGTHS[args.workload]
+    epochs, n1, n2 = LENGTHS[args.workload]
+    work = replace(QUICK[args.workload], epochs=epochs, threads=1)
     project = render()
 
     totals: dict[str, dict[int, int]] = {side: {} for side in SIDES}
     for side in SIDES:
-        for steps in (n1, n2):
-            totals[side][steps] = run_length(side, project, work, steps)
-            print(f"[{time.time() - started:4.0f} s] {side}, {steps} steps: {totals[side][steps]:,}", flush=True)
-    per_step = {side: (totals[side][n2] - totals[side][n1]) / (n2 - n1) for side in SIDES}
+        for length in (n1, n2):
+            totals[side][length] = run_length(side, project, work, length)
+            print(
+                f"[{time.time() - started:4.0f} s] {side}, {length} steps an epoch: {totals[side][length]:,}",
+                flush=True,
+            )
+    steps = epochs * (n2 - n1)  # training steps in the difference
+    per_step = {side: (totals[side][n2] - totals[side][n1]) / steps for side in SIDES}
     result = {
-        "steps": [n1, n2],
+        "epochs": epochs,
+        "steps_per_epoch": [n1, n2],
         "instructions": {side: totals[side] for side in SIDES},
         "per_step": per_step,
-        "fixed": {side: totals[side][n1] - n1 * per_step[side] for side in SIDES},
+        "fixed": {side: totals[side][n1] - epochs * n1 * per_step[side] for side in SIDES},
         "ratio": {
             "generated/plain": per_step["generated"] / per_step["plain"],
             "generated/lightning": per_step["generated"] / per_step["lightning"],
@@ -179,13 +192,13 @@ def main() -> None:
             cwd = project if side == "generated" else BENCH_DIR
             instructions = count(command, cwd, run_dir)
             result["help"][side] = {"instructions": instructions, "seconds": time_command(command, cwd)}
-    for side in ("generated", "no_bar") if args.repeat else ():
+    for side in ("lightning", "no_bar") if args.repeat else ():
         again = run_length(side, project, work, n2, tag="-again")
         first = totals[side][n2]
         result.setdefault("repeat", {})[side] = {
             "instructions": [first, again],
             "diff_pct": 100 * (again - first) / first,
-            "step_pct": 100 * (again - first) / (n2 - n1) / per_step[side],  # the error it puts on one step
+            "step_pct": 100 * (again - first) / steps / per_step[side],  # the error it puts on one step
         }
     result["seconds"] = round(time.time() - started)
 
