@@ -6,22 +6,23 @@ executes does not depend on the machine's speed or its other tenants: under cach
 (OMP_NUM_THREADS=1) and a fixed hash seed (PYTHONHASHSEED=0), two runs of the same command agree to about 0.01 %.
 
 For each side (plain PyTorch, bare Lightning, the generated project; commands from harness.py, as run.py runs
-them) it counts two runs of one epoch that differ only in the number of training steps (`+trainer.limit_train_batches`
-/ `--steps-per-epoch`), and reports
+them) it counts two runs with the same epochs that differ only in training steps an epoch, N1 against N2
+(`+trainer.limit_train_batches` / `--steps-per-epoch`), and reports
 
-    instructions per step = (instructions(N2 steps) - instructions(N1 steps)) / (N2 - N1).
+    instructions per step = (instructions(N2 steps an epoch) - instructions(N1)) / (epochs x (N2 - N1)).
 
 In the difference: the training steps themselves (fetching the batch, forward, backward, optimizer, the
-per-step hooks, callbacks, metric updates and `self.log`), and whatever is done every k-th step (logging every
-10 steps), counted at its average when N2 - N1 is a multiple of k. Not in it: everything done once per run or
-per epoch, alike in both runs: interpreter start-up, imports, config composition, the sanity check, the one
-validation and checkpoint at the epoch's end, the epoch-end metrics, exit. That fixed part is the start-up row
-(instructions of a run less N1 steps), beside the instructions and seconds of `--help`.
+per-step hooks, callbacks, metric updates and `self.log`), and what is done every 10th step (logging), at its
+average. Not in it: what both runs do alike, once a run or once an epoch: interpreter start-up, imports,
+config composition, the sanity check, each epoch's validation, checkpoint, epoch-end metrics and scheduler
+step, exit. That fixed part is the start-up row ("fixed": a run's count less its steps), beside the
+instructions and seconds of `--help`.
 The progress bar's work is paced by the clock (see NO_BAR): a fourth side, the generated project without it,
 gives the template's per-step count free of that; the generated side's count with the bar is an upper bound.
 Child processes are not counted (there are none in one process on the CPU).
 Prints a Markdown table and writes benchmarks/results_instructions.json, one entry per workload (run.py's
-results.json is left alone). Needs valgrind; not part of the test command. The tiny workload takes a few minutes.
+results.json is left alone). Needs valgrind; not part of the test command. The tiny workload takes about
+20 minutes here.
 """
 
 import argparse
