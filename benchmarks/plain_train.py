@@ -11,6 +11,7 @@ The same work as `python train.py test=false` in the generated project:
 - every step: the training step and the epoch's training accuracy (summed as tensors, no sync); the loss is
   read (`.item()`) and printed every 10 steps (the generated project logs it every 10 steps);
 - every epoch: validation (loss and accuracy, all-reduced across ranks) and a checkpoint written by rank 0.
+`--steps-per-epoch N` stops each epoch after N steps (the generated side's `+trainer.limit_train_batches=N`).
 What it leaves out, being plain: a progress bar, a model summary, callbacks, config composition, a logger.
 Timing: StepClock (step_clock.py) at the start of every step, exactly where the generated side's
 StepTimer callback calls it.
