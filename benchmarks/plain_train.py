@@ -11,6 +11,7 @@ The same work as `python train.py test=false` in the generated project:
 - every step: the training step and the epoch's training accuracy (summed as tensors, no sync); the loss is
   read (`.item()`) and printed every 10 steps (the generated project logs it every 10 steps);
 - every epoch: validation (loss and accuracy, all-reduced across ranks) and a checkpoint written by rank 0.
+`--steps-per-epoch N` stops each epoch after N steps (the generated side's `+trainer.limit_train_batches=N`).
 What it leaves out, being plain: a progress bar, a model summary, callbacks, config composition, a logger.
 Timing: StepClock (step_clock.py) at the start of every step, exactly where the generated side's
 StepTimer callback calls it.
@@ -57,6 +58,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
     parser.add_argument("--batch-size", type=int, default=64, help="per process")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--steps-per-epoch", type=int, help="at most this many training steps an epoch (default: all)")
     parser.add_argument("--warmup-steps", type=int, default=10, help="steps left out of the throughput")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--precision", default="32", choices=["32", "bf16-mixed"])
@@ -98,7 +100,9 @@ def train(args: argparse.Namespace, distributed: bool) -> None:
             train_sampler.set_epoch(epoch)
         net.train()
         totals = torch.zeros(5, device=device)  # train correct, train seen, val loss sum, val correct, val seen
-        for x, y in train_loader:
+        for step, (x, y) in enumerate(train_loader):
+            if step == args.steps_per_epoch:  # as the generated side's `+trainer.limit_train_batches`
+                break
             clock.step(epoch, len(x))
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with autocast:
