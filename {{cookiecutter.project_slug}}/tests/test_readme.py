@@ -376,7 +376,8 @@ elsewhere(
     PREDICT_INPUTS,
     "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=digits.npz",
     "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=digits.csv trainer=ddp "
-    "trainer.accelerator=cpu trainer.devices=2",
+    "trainer.accelerator=cpu trainer.devices=2 predictions=npz",
+    'pip install -e ".[parquet]"',  # its predictions=parquet too (the template's CI installs pyarrow)
     "python predict.py ckpt_path=logs/train/runs/<run id> data.predict_path=prompts.txt +model.sample_tokens=100",
 )
 

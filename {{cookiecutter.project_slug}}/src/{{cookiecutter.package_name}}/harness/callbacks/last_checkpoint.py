@@ -6,9 +6,20 @@ again every epoch since; and ModelCheckpoint refuses a step interval together wi
 This is ModelCheckpoint with no metric, one file overwritten in place, saved on both triggers.
 """
 
+import functools
 from typing import Any
 
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch import callbacks
+
+
+class ModelCheckpoint(callbacks.ModelCheckpoint):
+    """Lightning's ModelCheckpoint (configs/callbacks/model_checkpoint.yaml), its state key made once: Lightning
+    formats every callback's key into a label at each hook call, about seven a training step, and this one's is
+    the repr of five settings that do not change once it is built."""
+
+    @functools.cached_property
+    def state_key(self) -> str:
+        return super().state_key
 
 
 class LastCheckpoint(ModelCheckpoint):
