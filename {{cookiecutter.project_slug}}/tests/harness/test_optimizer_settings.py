@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.optim import lr_scheduler
 
-from {{cookiecutter.package_name}}.harness.callbacks.optimizer_settings import OptimizerSettings
+from {{cookiecutter.package_name}}.harness.callbacks import optimizer_settings
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
 CYCLE = {"max_lr": 0.01, "total_steps": 10}
@@ -30,7 +30,7 @@ def continued(run: SimpleNamespace, command: SimpleNamespace, steps: int = 3) ->
     for _ in range(steps):
         run.optimizers[0].step()
         scheduler.step(1.0) if isinstance(scheduler, lr_scheduler.ReduceLROnPlateau) else scheduler.step()
-    callback = OptimizerSettings("last.ckpt", [scheduler.state_dict()])
+    callback = optimizer_settings.OptimizerSettings("last.ckpt", [scheduler.state_dict()])
     callback.on_fit_start(command, None)  # before the checkpoint is loaded: the refusals
     command.optimizers[0].load_state_dict(run.optimizers[0].state_dict())
     command.lr_scheduler_configs[0].scheduler.load_state_dict(scheduler.state_dict())
