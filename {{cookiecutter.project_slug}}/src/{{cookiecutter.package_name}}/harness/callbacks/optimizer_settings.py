@@ -9,9 +9,9 @@ Here the settings `configure_optimizers` built are noted at fit start, before th
 before the first step, the changed ones are set again, the learning rate is recomputed at the run's place in the
 schedule (where this command's schedule has it), and one line says so. A command that adds or removes a scheduler
 is refused in one sentence: where the schedule would take the run on from is not a setting. So is a changed setting
-of a scheduler whose rate has no closed form (OneCycleLR, LambdaLR, ReduceLROnPlateau, ...), decided at fit start
-from the checkpoint's scheduler states; under those, the rate (and momentum a cyclic one moves) is the scheduler's
-progress and is kept.
+of a scheduler whose rate has no closed form (OneCycleLR, LambdaLR, ...), decided at fit start from the checkpoint's
+scheduler states; under those, the rate (and momentum a cyclic one moves) is the scheduler's progress and is kept.
+ReduceLROnPlateau keeps its reduced rate too and takes this command's settings (patience, factor, ...).
 """
 
 import math
