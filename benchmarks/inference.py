@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from harness import BENCH_DIR, WORK, bench_env, render
-from plain_train import mlp
+from plain_predict import load_mlp
 
 RUNS = WORK / "inference"
 
@@ -98,9 +98,7 @@ def main() -> None:
         export_s.append(time.perf_counter() - start)
 
     torch.set_num_threads(1)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    eager = mlp(64, [128, 128], 10, dropout=0.1).eval()
-    eager.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    eager = load_mlp(str(checkpoint))
     batch = torch.rand(64, 64)
     latency = {}
     with torch.no_grad():

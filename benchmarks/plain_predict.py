@@ -20,6 +20,14 @@ from plain_train import mlp
 from torch.utils.data import DataLoader, TensorDataset
 
 
+def load_mlp(checkpoint: str) -> torch.nn.Module:
+    """The default digits MLP of a generated project's checkpoint, in eval mode, without the project."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    net = mlp(64, [128, 128], 10, dropout=0.1)
+    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    return net.eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="a .ckpt of the generated project's digits MLP")
@@ -32,10 +40,7 @@ def main() -> None:
         dist.init_process_group("gloo")
     rank, world_size = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
 
-    state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    net = mlp(64, [128, 128], 10, dropout=0.1)
-    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
-    net.eval()
+    net = load_mlp(args.checkpoint)
     with np.load(args.inputs) as arrays:
         x = torch.tensor(arrays["x"] / 16.0, dtype=torch.float32)
     share = torch.arange(len(x)).tensor_split(world_size)[rank]  # contiguous: rank zero's rows come first

@@ -50,6 +50,11 @@ def earlier_launch(cfg: DictConfig) -> dict[str, float] | None:
     return None
 
 
+def sweep_settings(multirun_yaml: Path) -> list[str]:
+    """The settings a sweep was launched with, from the multirun.yaml Hydra wrote in its folder."""
+    return run_info.settings(list(OmegaConf.load(multirun_yaml).hydra.overrides.task))
+
+
 def latest_sweep(multiruns: Path, hydra_config: Any) -> Path | None:
     """The newest folder in `multiruns` of a grid sweep with this command's settings (`ckpt_path=last` aside)."""
     if not grid(hydra_config):  # a search with Optuna resumes by its study (harness/search.py)
@@ -58,7 +63,7 @@ def latest_sweep(multiruns: Path, hydra_config: Any) -> Path | None:
     same = [
         (config.stat().st_mtime, config.parent)
         for config in multiruns.glob("*/multirun.yaml")
-        if run_info.settings(list(OmegaConf.load(config).hydra.overrides.task)) == now
+        if sweep_settings(config) == now
     ]
     return max(same)[1] if same else None
 
@@ -88,7 +93,7 @@ class SweepResume(Callback):
         earlier_config = sweep_dir / "multirun.yaml"  # Hydra's, written when a sweep starts
         if not earlier_config.is_file():
             return
-        earlier = run_info.settings(list(OmegaConf.load(earlier_config).hydra.overrides.task))
+        earlier = sweep_settings(earlier_config)
         now = run_info.settings(list(config.hydra.overrides.task))
         if earlier != now:  # in order too: it orders the jobs. sys.exit: Hydra makes a callback's exceptions warnings
             sys.exit(
