@@ -10,8 +10,9 @@ Gaps this fills:
 - Lightning no longer ships the `dp` strategy: importing harness/strategies registers it (trainer=dp).
 - A LightningModule's network, optimizer and scheduler, built by Hydra, are no plain values for its hyperparameters:
   their configs are kept there instead, for `load_from_checkpoint` (harness/hparams.py).
-- With no profiler asked for, Lightning still enters a profiler's context around every hook call: a do-nothing one
-  here (harness/no_profiler.py).
+- Lightning's per-step bookkeeping (a profiler's context around every hook call, every callback's every hook,
+  `self.log` moving its record each call) is cut where its answer cannot change during a run
+  (harness/step_overhead.py).
 - Lightning logs the LightningModule's arguments, not the config that made the run: the whole config goes into
   every logger (harness/loggers/config.py).
 """
@@ -33,9 +34,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     import lightning as L
 
     import {{cookiecutter.package_name}}.harness.strategies  # noqa: F401  registers trainer=dp
+    from {{cookiecutter.package_name}}.harness import step_overhead
     from {{cookiecutter.package_name}}.harness.hparams import keep as keep_configs
     from {{cookiecutter.package_name}}.harness.loggers.config import log_config
-    from {{cookiecutter.package_name}}.harness.no_profiler import NoProfiler
 
     if logging.getLogger().hasHandlers():  # set up by Hydra
         logging.getLogger("lightning").handlers.clear()
@@ -47,7 +48,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     # A callback or logger set to null (`callbacks.lr_monitor=null`) is off.
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    profiler = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
+    profiler = {} if cfg.trainer.get("profiler") else {"profiler": step_overhead.NoProfiler()}
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **profiler)
+    step_overhead.skip_empty_hooks(trainer.callbacks)  # the Trainer's own callbacks (progress bar, ...) too
+    step_overhead.log_without_moves()
     log_config(trainer, cfg)  # the whole config in every logger
     return datamodule, model, trainer

@@ -11,6 +11,9 @@ Gaps this fills:
   (after the plan: compiled code sees the layout it runs), once.
 - torch.nn.utils.clip_grad_norm_ (what Lightning's `gradient_clip_val` calls) refuses the mix of layouts that
   tensor parallelism makes: under a mesh the norm is clipped by harness/sharded.py instead.
+- Lightning sets the module's `_current_fx_name` before and after every hook call (about 40 times a training step),
+  each through `nn.Module.__setattr__`, which first checks whether the value is a parameter, buffer or module:
+  a hook's name never is, so it is set directly (as Lightning does for its own logged records).
 - A sample computed outside a step (at the end of validation) is local work under DDP, but a sharded model
   needs every rank for each forward, and under trainer=fsdp its root shard is reachable only through the whole
   model's forward: `samples_here` says whether this rank computes one.
@@ -37,6 +40,12 @@ class ResearchModule(L.LightningModule):
     """A LightningModule whose network is `self.net` (under trainer=model_parallel a Parallelizable, checked)."""
 
     _configured = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_current_fx_name":  # a hook's name or None, set around every hook call: no module checks
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Self:
