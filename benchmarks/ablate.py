@@ -25,7 +25,7 @@ VARIANTS: dict[str, list[str]] = {
     "no model_summary": ["~callbacks.model_summary"],
     "no throughput": ["~callbacks.throughput"],
     "logger=csv": ["logger=csv"],
-    "no logger": ["~logger"],
+    "no logger": ["~logger", "~callbacks.lr_monitor"],  # the learning-rate monitor refuses to run without one
     "bare Lightning: no callbacks, no logger": BARE_LIGHTNING,
 }
 
