@@ -309,36 +309,37 @@ import lightning as L
 
 
 class SignalAt(L.Callback):
-    # Sends each process SLURM's warning signal (sbatch --signal=USR1) at one batch, in the job's first run.
+    # Sends each process SLURM's warning signal (sbatch --signal=USR1) at one batch: in fit, at that batch of
+    # epoch r in the job's run r (restart r) while epochs remain; in test, in the job's first run.
     def __init__(self, stage, batch):
         self.stage, self.batch = stage, batch
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        if self.stage == "fit" and batch_idx == self.batch and trainer.current_epoch == trainer.max_epochs - 1:
-            self._signal()
+        restart = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
+        if self.stage == "fit" and batch_idx == self.batch and trainer.current_epoch == restart:
+            os.kill(os.getpid(), signal.SIGUSR1)
 
     def on_test_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
-        if self.stage == "test" and batch_idx == self.batch:
-            self._signal()
-
-    def _signal(self):
-        if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
+        if self.stage == "test" and batch_idx == self.batch and os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
             os.kill(os.getpid(), signal.SIGUSR1)
 """
 
 
 @pytest.mark.parametrize(
     ("stage", "batch", "resumes_from"),
-    [("fit", 2, "hpc_ckpt_1.ckpt"), ("test", 3, "its newest checkpoint")],
-    ids=["last-batches-of-fit", "during-test"],
+    [("fit", 2, "hpc_ckpt_2.ckpt"), ("test", 3, "its newest checkpoint")],
+    ids=["last-batches-of-fit-twice", "during-test"],
 )
 def test_late_signal_is_acted_on(
     slurm_cluster, cluster_project: Path, tmp_path: Path, stage, batch, resumes_from
 ) -> None:
-    # fit: 4 batches and the default check every 10 (the epoch's end catches it); test: 17 batches per rank.
+    # fit: 2 epochs of 4 batches, signalled in each (the job preempted twice), and the default check every 10
+    # batches (each epoch's end catches it); test: 17 batches per rank.
     (tmp_path / "signal_at.py").write_text(SIGNAL_AT)
     signaller = ["+callbacks.signal._target_=signal_at.SignalAt", f"+callbacks.signal.stage={stage}"]
-    overrides = [*FAST, "data.batch_size=8", *signaller, f"+callbacks.signal.batch={batch}"]
+    epochs = 2 if stage == "fit" else 1
+    overrides = [*FAST, f"trainer.max_epochs={epochs}", "data.batch_size=8", *signaller]
+    overrides.append(f"+callbacks.signal.batch={batch}")
     python_path = f"{tmp_path}{os.pathsep}{cluster_project / 'src'}"
     job = (
         slurm_cluster.command(
@@ -351,8 +352,10 @@ def test_late_signal_is_acted_on(
     folder = cluster_project / "logs" / "train" / "runs" / f"slurm-{job}"
     log = job_log(cluster_project, job)
     where = folder / resumes_from if stage == "fit" else resumes_from
-    assert f"Requeueing SLURM job {job}; it will resume from {where}." in log and "restart 1," in log
+    assert f"Requeueing SLURM job {job}; it will resume from {where}." in log and f"restart {epochs}," in log
     assert "Handling auto-requeue signal" not in log  # Lightning's own handler (unsafe under DDP) never ran
+    # The second preemption's checkpoint replaces the first (it holds everything the first did)
+    assert sorted(p.name for p in folder.glob("hpc_ckpt_*")) == (["hpc_ckpt_2.ckpt"] if stage == "fit" else [])
     result = summary(folder)
-    assert (result["status"], result["global_step"], result["world_size"]) == ("finished", 4, 2)
+    assert (result["status"], result["global_step"], result["world_size"]) == ("finished", 4 * epochs, 2)
     assert "test/acc" in result["metrics"]

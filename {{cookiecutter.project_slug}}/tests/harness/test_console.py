@@ -22,7 +22,7 @@ NOISE = [
     "DistributedSampler",  # Lightning at every DDP test
     "LeafSpec",
     "The anonymous setting has no effect",  # wandb, when the project's default logger is wandb
-    "0.00it/s",  # the speed before it is measured
+    " 0.00it/s",  # the speed before it is measured (not "150.00it/s")
     "v_num",
     "…",  # a metric name cut short by the progress bar
     "smaller than the logging interval",  # Lightning, when an epoch has fewer batches than log_every_n_steps

@@ -12,7 +12,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 import uuid
 
 
@@ -114,31 +113,17 @@ def ask_mpi_only_under_mpirun() -> None:
     MPIEnvironment.detect = staticmethod(detect)
 
 
-# How often the ranks look together at rank zero's note of SIGTERM (see below): about once a second of training,
-# and at least once every 100 batches (a pace that slows tenfold at once delays a look by 100 slow batches at most).
-SIGTERM_LOOK_S = 1.0
-SIGTERM_LOOK_BATCHES = 100
-
-
 def stop_together_on_sigterm() -> None:
     """SIGTERM (`kill`, a container stopping, a scheduler without --signal) stops every rank at the same step.
 
-    Gaps this fills:
-    - Lightning 2.6's SIGTERM handler (its pull request 20825) broadcasts from inside the handler, wherever each rank
-      is; a rank caught in its gradient all-reduce then meets that broadcast, and both ranks wait forever (a 2-rank
-      run hung in about one SIGTERM of two: tests/harness/kill_campaign.py). Here the handler only notes the signal.
-    - Lightning then broadcasts rank zero's note before every training batch, a collective and a wait for the device
-      each step (its issue 21487): 20 % of a small step on 2 CPU ranks here, and on a GPU it stops the host from
-      queueing the next step's work. Here the ranks look together about once every SIGTERM_LOOK_S seconds instead:
-      each look carries rank zero's note and how many batches to the next look (from rank zero's pace), so every
-      rank looks at the same batch and all leave at the start of the same batch, about a second after the signal
-      (SLURM and Kubernetes give 30 s before they kill).
-    Called once, before any Trainer (harness/strategies/__init__.py).
+    Gap this fills: Lightning 2.6's SIGTERM handler (its pull request 20825) broadcasts from inside the handler,
+    wherever each rank is; a rank caught in its gradient all-reduce then meets that broadcast, and both ranks wait
+    forever (a 2-rank run hung in about one SIGTERM of two: tests/harness/kill_campaign.py). Without it the
+    handler only notes the signal, and the broadcast Lightning makes before every training batch, the same on
+    every rank, carries rank zero's note: all ranks leave at the start of the same batch. Called once, before any
+    Trainer (harness/strategies/__init__.py).
     """
-    import torch
-    from lightning.pytorch.loops.training_epoch_loop import _TrainingEpochLoop
     from lightning.pytorch.trainer.connectors.signal_connector import _SignalConnector
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     if getattr(_SignalConnector._sigterm_notifier_fn, "without_collective", False):
         return
@@ -148,29 +133,8 @@ def stop_together_on_sigterm() -> None:
             self.trainer.strategy.launcher.kill(signum)  # the ranks it started, as Lightning does
         self.received_sigterm = True
 
-    def look_now_and_then(loop: _TrainingEpochLoop) -> None:
-        pace = loop.__dict__.setdefault("_sigterm_pace", {"left": 0, "batches": 0, "since": None})
-        pace["batches"] += 1
-        pace["left"] -= 1
-        if pace["left"] > 0:
-            return
-        now = time.monotonic()
-        batches_per_look = 1  # until a pace is known
-        if pace["since"] is not None:
-            batches_per_look = int(pace["batches"] / max(now - pace["since"], 1e-6) * SIGTERM_LOOK_S)
-        noted = int(loop.trainer.received_sigterm)
-        batches_per_look = min(max(batches_per_look, 1), SIGTERM_LOOK_BATCHES)
-        look = torch.tensor([noted, batches_per_look], device=loop.trainer.strategy.root_device)
-        torch.distributed.broadcast(look, src=0)  # every rank: rank zero's note and pace
-        noted, pace["left"] = look.tolist()
-        pace["batches"], pace["since"] = 0, now
-        if noted:
-            torch.distributed.barrier()  # every rank leaves here, at this batch
-            raise SIGTERMException()
-
     note_sigterm.without_collective = True
     _SignalConnector._sigterm_notifier_fn = note_sigterm
-    _TrainingEpochLoop._broadcast_sigterm_tensor = look_now_and_then
 
 
 def resolve(key: str, default: str | int = 1) -> int | str:
