@@ -68,9 +68,11 @@ def test_the_cut_steps_compute_what_lightnings_own_do(monkeypatch) -> None:
 
 def test_hooks_a_callback_leaves_empty_are_skipped_and_its_own_kept() -> None:
     counts = Counts()
+    counts.on_before_zero_grad = lambda trainer, module, optimizer: None  # a hook set on the callback itself
     step_overhead.skip_empty_hooks([counts])
     assert counts.on_train_batch_start is None and counts.on_after_backward is None
     assert callable(counts.on_before_backward) and callable(counts.on_train_batch_end)
+    assert callable(counts.on_before_zero_grad)
     assert callable(counts.on_save_checkpoint)  # called by Lightning directly, not through its dispatcher: kept
 
 

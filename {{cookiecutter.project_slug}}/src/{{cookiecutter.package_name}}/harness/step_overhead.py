@@ -24,6 +24,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.profilers import PassThroughProfiler
 from lightning.pytorch.trainer.connectors.logger_connector import result
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 _NOTHING = contextlib.nullcontext()  # reusable, and re-entrant: hooks nest
 
@@ -51,10 +52,11 @@ class NoProfiler(PassThroughProfiler):
 
 
 def skip_empty_hooks(callbacks: list[L.Callback]) -> None:
-    """Set to None each per-step hook a callback's class does not override (Lightning then skips it)."""
+    """Set to None each per-step hook a callback leaves as Lightning's empty default (Lightning then skips it);
+    a hook its class overrides, or one set on the callback itself, stays."""
     for callback in callbacks:
         for hook in PER_STEP_HOOKS:
-            if getattr(type(callback), hook) is getattr(L.Callback, hook):
+            if not is_overridden(hook, callback, L.Callback):
                 setattr(callback, hook, None)
 
 
