@@ -249,21 +249,39 @@ def test_logger_without_its_package_says_how_to_install_it(run, tmp_path) -> Non
     assert run.folders() == []
 
 
-EARLY_SIGNAL = """
+# SLURM's requeue signal during start-up, and after the run while the process exits (a signal Python handles gets
+# its default action back as Python exits, which for SIGUSR1 ends the process: the last moment is module teardown).
+SIGNALS_EARLY_AND_LATE = """
 import os, signal
 import {{cookiecutter.package_name}}
 from {{cookiecutter.package_name}}.harness import cluster
 
 os.kill(os.getpid(), signal.SIGUSR1)
 print("alive, pending:", cluster.requeue_signal_pending())
+cluster.stop_watching_requeue_signal()  # where harness/launch.py ends a run
+
+
+class Late:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+
+late = Late()
 """
 
 
-def test_requeue_signal_during_start_up_is_noted_not_fatal(run) -> None:
+def test_requeue_signal_during_start_up_and_exit_is_not_fatal(run) -> None:
     # SLURM may send its warning while a job is still importing or meeting its peers; nothing acts on it
-    # yet (harness/callbacks/slurm_requeue.py does at its first check), but it must not end the process.
+    # yet (harness/callbacks/slurm_requeue.py does at its first check), but it must not end the process. Nor may
+    # one that lands after the run, while the process exits: the job would end FAILED.
     env = {"PYTHONPATH": str(run.project / "src"), "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "train", "SLURM_JOB_ID": "4"}
     result = subprocess.run(
-        [sys.executable, "-c", EARLY_SIGNAL], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", SIGNALS_EARLY_AND_LATE],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.stdout.strip() == "alive, pending: True", result.stderr
+    assert "requeue signal arrived after the run's last chance" in result.stderr  # said once, by rank zero
+    assert result.returncode == 0

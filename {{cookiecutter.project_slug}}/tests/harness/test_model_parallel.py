@@ -11,8 +11,9 @@ import pytest
 import torch
 import torch.distributed.checkpoint as dcp
 from helpers import GPT_SMALL, MID_EPOCH, SHARDED, assert_resumes_bit_identical, kill_during_next_save, start
+from torch.distributed.device_mesh import init_device_mesh
 
-from {{cookiecutter.package_name}}.harness import consolidate, resume
+from {{cookiecutter.package_name}}.harness import cluster, consolidate, resume
 from {{cookiecutter.package_name}}.models.language_model import LanguageModel
 
 TENSOR_PARALLEL = [*SHARDED, "trainer.strategy.tensor_parallel_size=2"]  # data_parallel_size: auto = 1
@@ -126,3 +127,20 @@ def test_resume_finds_folders_and_one_a_killed_save_moved_aside(tmp_path: Path) 
     # Killed between moving the previous last.ckpt aside and moving the new one in: the previous one is the
     # newest whole checkpoint; a partial one is never resumed from, however far it got.
     assert resume.newest_checkpoint(tmp_path) == checkpoints / ".last.ckpt.old"
+
+
+def gloo_threads() -> int:
+    return sum(task.read_text().strip() == "pt_gloo_runloop" for task in Path("/proc/self/task").glob("*/comm"))
+
+
+def test_a_mesh_held_after_the_run_lets_its_process_groups_end_with_it(tmp_path: Path) -> None:
+    # A group that outlives the run ends in the interpreter's teardown, where its gloo threads could abort the
+    # process ("terminate called without an active exception"): end_process_group ends the mesh's groups too.
+    before = gloo_threads()
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    held = init_device_mesh("cpu", (1, 1), mesh_dim_names=("data_parallel", "tensor_parallel"))  # as DTensor's caches
+    cluster.end_with_run(held)  # as the model_parallel strategy does with each mesh it makes
+    assert gloo_threads() > before
+    cluster.end_process_group()
+    assert gloo_threads() <= before

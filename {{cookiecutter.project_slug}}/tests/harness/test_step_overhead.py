@@ -1,11 +1,19 @@
 """What harness/step_overhead.py and ResearchModule cut from Lightning's steps changes nothing a run computes: the
-same weights, logged values and callback calls as Lightning's own loop, in one process (no run folder)."""
+same weights, logged values and callback calls as Lightning's own loop, in one process (no run folder). And the
+ranks' look at a SIGTERM, paced to about once a second instead of every batch (harness/cluster.py)."""
+
+import itertools
+from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
+import pytest
 import torch
+from lightning.pytorch.loops.training_epoch_loop import _TrainingEpochLoop
 from lightning.pytorch.trainer.connectors.logger_connector import result
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from {{cookiecutter.package_name}}.harness import step_overhead
+from {{cookiecutter.package_name}}.harness import cluster, step_overhead
 from {{cookiecutter.package_name}}.harness.module import ResearchModule
 
 
@@ -68,11 +76,9 @@ def test_the_cut_steps_compute_what_lightnings_own_do(monkeypatch) -> None:
 
 def test_hooks_a_callback_leaves_empty_are_skipped_and_its_own_kept() -> None:
     counts = Counts()
-    counts.on_before_zero_grad = lambda trainer, module, optimizer: None  # a hook set on the callback itself
     step_overhead.skip_empty_hooks([counts])
     assert counts.on_train_batch_start is None and counts.on_after_backward is None
     assert callable(counts.on_before_backward) and callable(counts.on_train_batch_end)
-    assert callable(counts.on_before_zero_grad)
     assert callable(counts.on_save_checkpoint)  # called by Lightning directly, not through its dispatcher: kept
 
 
@@ -90,3 +96,42 @@ def test_a_modules_hook_name_is_set_without_nn_module_checks() -> None:
     assert model.__dict__["_current_fx_name"] == "training_step"
     model.net = torch.nn.Linear(1, 1)  # every other attribute as nn.Module sets it
     assert "net" in model._modules
+
+
+@pytest.fixture
+def one_rank(tmp_path: Path):
+    """A process group of this process alone: the looks below are real broadcasts."""
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    yield
+    torch.distributed.destroy_process_group()
+
+
+def test_ranks_look_for_sigterm_about_once_a_second_and_leave_at_the_next_look(one_rank, monkeypatch) -> None:
+    # Lightning's loop asks before every training batch; rank zero's note and pace travel in one broadcast.
+    cluster.stop_together_on_sigterm()
+    clock, looks = [0.0], []
+    monkeypatch.setattr(cluster.time, "monotonic", lambda: clock[0])
+    broadcast = torch.distributed.broadcast
+
+    def counted(tensor: torch.Tensor, src: int) -> None:
+        looks.append(clock[0])
+        broadcast(tensor, src)
+
+    monkeypatch.setattr(torch.distributed, "broadcast", counted)
+    trainer = SimpleNamespace(received_sigterm=False, strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    loop = SimpleNamespace(trainer=trainer)
+
+    def batches(count: int, seconds: float) -> None:
+        for _ in range(count):
+            _TrainingEpochLoop._broadcast_sigterm_tensor(loop)
+            clock[0] += seconds
+
+    batches(1000, 0.01)  # 10 s of 10 ms batches: the first two batches, then every 100th (a second)
+    assert 11 <= len(looks) <= 13 and max(b - a for a, b in itertools.pairwise(looks)) < 1.05
+    looks.clear()
+    batches(110, 2.0)  # batches longer than the second: from the next look on, every batch
+    assert [b - a for a, b in itertools.pairwise(looks)][-5:] == pytest.approx([2.0] * 5)
+    trainer.received_sigterm = True  # noted by rank zero's handler
+    with pytest.raises(SIGTERMException):
+        batches(1, 2.0)

@@ -7,12 +7,15 @@ Where several launchers' variables are present, torchrun's win, then SLURM's, th
 
 import collections
 import functools
+import gc
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 import uuid
+import weakref
 
 
 def slurm_managed() -> bool:
@@ -113,17 +116,31 @@ def ask_mpi_only_under_mpirun() -> None:
     MPIEnvironment.detect = staticmethod(detect)
 
 
+# How often the ranks look together at rank zero's note of SIGTERM (see below): about once a second of training,
+# and at least once every 100 batches (a pace that slows tenfold at once delays a look by 100 slow batches at most).
+SIGTERM_LOOK_S = 1.0
+SIGTERM_LOOK_BATCHES = 100
+
+
 def stop_together_on_sigterm() -> None:
     """SIGTERM (`kill`, a container stopping, a scheduler without --signal) stops every rank at the same step.
 
-    Gap this fills: Lightning 2.6's SIGTERM handler (its pull request 20825) broadcasts from inside the handler,
-    wherever each rank is; a rank caught in its gradient all-reduce then meets that broadcast, and both ranks wait
-    forever (a 2-rank run hung in about one SIGTERM of two: tests/harness/kill_campaign.py). Without it the
-    handler only notes the signal, and the broadcast Lightning makes before every training batch, the same on
-    every rank, carries rank zero's note: all ranks leave at the start of the same batch. Called once, before any
-    Trainer (harness/strategies/__init__.py).
+    Gaps this fills:
+    - Lightning 2.6's SIGTERM handler (its pull request 20825) broadcasts from inside the handler, wherever each rank
+      is; a rank caught in its gradient all-reduce then meets that broadcast, and both ranks wait forever (a 2-rank
+      run hung in about one SIGTERM of two: tests/harness/kill_campaign.py). Here the handler only notes the signal.
+    - Lightning then broadcasts rank zero's note before every training batch, a collective and a wait for the device
+      each step (its issue 21487): 20 % of a small step on 2 CPU ranks here, and on a GPU it stops the host from
+      queueing the next step's work. Here the ranks look together about once every SIGTERM_LOOK_S seconds instead:
+      each look carries rank zero's note and how many batches to the next look (from rank zero's pace), so every
+      rank looks at the same batch and all leave at the start of the same batch, about a second after the signal
+      (SLURM and Kubernetes give 30 s before they kill).
+    Called once, before any Trainer (harness/strategies/__init__.py).
     """
+    import torch
+    from lightning.pytorch.loops.training_epoch_loop import _TrainingEpochLoop
     from lightning.pytorch.trainer.connectors.signal_connector import _SignalConnector
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     if getattr(_SignalConnector._sigterm_notifier_fn, "without_collective", False):
         return
@@ -133,8 +150,29 @@ def stop_together_on_sigterm() -> None:
             self.trainer.strategy.launcher.kill(signum)  # the ranks it started, as Lightning does
         self.received_sigterm = True
 
+    def look_now_and_then(loop: _TrainingEpochLoop) -> None:
+        pace = loop.__dict__.setdefault("_sigterm_pace", {"left": 0, "batches": 0, "since": None})
+        pace["batches"] += 1
+        pace["left"] -= 1
+        if pace["left"] > 0:
+            return
+        now = time.monotonic()
+        batches_per_look = 1  # until a pace is known
+        if pace["since"] is not None:
+            batches_per_look = int(pace["batches"] / max(now - pace["since"], 1e-6) * SIGTERM_LOOK_S)
+        noted = int(loop.trainer.received_sigterm)
+        batches_per_look = min(max(batches_per_look, 1), SIGTERM_LOOK_BATCHES)
+        look = torch.tensor([noted, batches_per_look], device=loop.trainer.strategy.root_device)
+        torch.distributed.broadcast(look, src=0)  # every rank: rank zero's note and pace
+        noted, pace["left"] = look.tolist()
+        pace["batches"], pace["since"] = 0, now
+        if noted:
+            torch.distributed.barrier()  # every rank leaves here, at this batch
+            raise SIGTERMException()
+
     note_sigterm.without_collective = True
     _SignalConnector._sigterm_notifier_fn = note_sigterm
+    _TrainingEpochLoop._broadcast_sigterm_tensor = look_now_and_then
 
 
 def resolve(key: str, default: str | int = 1) -> int | str:
@@ -159,7 +197,7 @@ def resolve(key: str, default: str | int = 1) -> int | str:
 # SLURM's warning before preemption or the time limit (slurm/*.sbatch: --signal=SIGUSR1@90). Noted from the
 # start of the process: its default action ends the process, so one arriving during imports or the
 # rendezvous would kill the job with nothing saved. harness/callbacks/slurm_requeue.py acts on it.
-_requeue = {"received": False, "handled": False}
+_requeue = {"received": False, "handled": False, "watched": set()}
 
 
 def watch_requeue_signal(signum: int = signal.SIGUSR1) -> bool:
@@ -172,6 +210,7 @@ def watch_requeue_signal(signum: int = signal.SIGUSR1) -> bool:
         return False
     if signal.getsignal(signum) is not _note_requeue_signal:
         signal.signal(signum, _note_requeue_signal)
+    _requeue["watched"].add(signum)
     return True
 
 
@@ -187,13 +226,20 @@ def requeue_signal_handled() -> None:
     _requeue["handled"] = True
 
 
-def warn_if_requeue_signal_unhandled() -> None:
+def stop_watching_requeue_signal() -> None:
+    """After the run (harness/launch.py): say so if SLURM's signal came too late to act on, and ignore it from now
+    on. Ignored, not noted: nothing is left to save, and Python puts back each handled signal's default action as
+    it exits; SIGUSR1's ends the process, so a signal landing then ended a finished job FAILED."""
     if requeue_signal_pending() and global_rank() == 0:
         print(
             "WARNING: SLURM's requeue signal arrived after the run's last chance to act on it: "
             "the job was not requeued (the run had finished or failed).",
             file=sys.stderr,
         )
+    if threading.current_thread() is threading.main_thread():
+        for signum in _requeue["watched"]:
+            if signal.getsignal(signum) is _note_requeue_signal:
+                signal.signal(signum, signal.SIG_IGN)
 
 
 def end_with_launcher(launcher: int) -> None:
@@ -214,6 +260,15 @@ def end_with_launcher(launcher: int) -> None:
         os._exit(1)
 
 
+# The device meshes of this process's runs (trainer=model_parallel), for end_process_group.
+_meshes: list[weakref.ref] = []
+
+
+def end_with_run(mesh: object) -> None:
+    """Let end_process_group end the process groups this DeviceMesh holds."""
+    _meshes.append(weakref.ref(mesh))
+
+
 def end_process_group() -> None:
     """Close the process group a run opened, on every rank, before Python exits or the next run starts.
 
@@ -222,6 +277,10 @@ def end_process_group() -> None:
     interpreter tears down; taking the GIL then ends the thread inside a noexcept destructor and aborts the
     process ("terminate called without an active exception", exit -6 under torchrun). Called after each run
     (harness/launch.py) and at exit of every process that imports this package (ddp_spawn's workers too).
+
+    A DeviceMesh holds its groups as well, in a registry its slices share, and torch's DTensor caches hold the
+    meshes until exit: there the groups outlived destroy_process_group, ended in the teardown, and one rank of a
+    2-node FSDP2 job aborted the same way in about 1 job of 40. Emptying the meshes' registries ends them here.
     """
     if "torch.distributed" not in sys.modules:  # nothing was started (e.g. the config was refused)
         return
@@ -229,3 +288,10 @@ def end_process_group() -> None:
 
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+    meshes = [mesh for ref in _meshes if (mesh := ref()) is not None]
+    _meshes.clear()
+    if meshes:
+        for mesh in meshes:
+            getattr(mesh, "_pg_registry", {}).clear()  # torch has no public way to let a mesh's groups go
+        del meshes, mesh
+        gc.collect()  # groups left in reference cycles end too; each one's end joins its threads

@@ -152,7 +152,7 @@ def main(
         _report_composition_errors(hydra_task)
     finally:
         _restore(inherited)  # without one, the next run in this process gets a folder of its own
-        cluster.warn_if_requeue_signal_unhandled()
+        cluster.stop_watching_requeue_signal()
 
 
 def _run_handed_down(task: Callable[[DictConfig], Any], handover: Path) -> None:

@@ -25,7 +25,7 @@ import torch.distributed as dist
 from lightning.pytorch.strategies import ModelParallelStrategy
 from torch.distributed.tensor import DTensor
 
-from {{cookiecutter.package_name}}.harness import mesh
+from {{cookiecutter.package_name}}.harness import cluster, mesh
 from {{cookiecutter.package_name}}.harness.checks import RunStopped
 from {{cookiecutter.package_name}}.harness.strategies.atomic_checkpoint_io import remove
 
@@ -37,6 +37,10 @@ class ModelParallel(ModelParallelStrategy):
         super().set_world_ranks()  # called before Lightning resolves "auto" sizes
         if self._data_parallel_size == "auto" and self._tensor_parallel_size != "auto":
             self._data_parallel_size = max(mesh.data_parallel_size(self.world_size, int(self._tensor_parallel_size)), 1)
+
+    def setup_environment(self) -> None:
+        super().setup_environment()  # a new mesh, and new process groups, at every fit, test or predict
+        cluster.end_with_run(self.device_mesh)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any = None) -> None:
         self.align_tensor_parallel_copies()
