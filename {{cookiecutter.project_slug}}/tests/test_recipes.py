@@ -39,8 +39,7 @@ def follow(tmp_path: Path, *titles: str) -> tuple[Runs, list[str]]:
         files, commands = recipe(title)
         assert files and commands, f"the README has no recipe '{title}'"
         for path, text in files.items():
-            assert not (copy / path).exists(), f"the recipe would overwrite {path}"
-            (copy / path).write_text(text)
+            (copy / path).write_text(text)  # a file of yours there (you followed the recipe) is replaced in the copy
         typed += commands
     return Runs(copy, project=copy), typed
 

@@ -8,9 +8,10 @@ landed (its summary.json not finished, its newest checkpoint short of the last s
 from the newest checkpoint (losing at most the checkpoint interval) and ended at the same step and epoch as the
 run never stopped, with every logged row kept, and with the same weights and validation metrics: bit for bit on
 the same ranks; on another number of ranks, where floating-point sums are ordered differently, weights within
-1e-5 and validation metrics within 1e-4 relative (measured: 1e-7). Its data split divides evenly into steps: where
-a dataset does not, an epoch's last step takes other samples on another number of ranks (README, "Continuing on
-other hardware"), and the weights drift apart (measured here: 4e-2 after 196 steps).
+1e-4 and validation metrics within 1e-4 relative. That difference grows with the steps trained on the other number
+(1e-7 after 20 steps, 1.1e-5 after 294 in the 100-kill run of 2026-12-07); a step that took other samples shows
+at once (4e-2 after 196 steps, when epochs were not yet padded to whole steps: README, "Continuing on other
+hardware").
 tests/harness/test_resume.py runs a fixed sample of its cells.
 """
 
@@ -107,7 +108,7 @@ def run_cell(kill: Kill, root: Path, references: dict[int, dict]) -> tuple[dict,
         a, b = got["metrics"][name], expected["metrics"][name]
         if abs(a - b) > (0 if same_ranks else 1e-4) * abs(b):
             problems.append(f"{name} {a} instead of {b}")
-    if row["weights"] > (0 if same_ranks else 1e-5):
+    if row["weights"] > (0 if same_ranks else 1e-4):
         problems.append(f"weights {row['weights']:.1e} from those of the run never stopped")
     rows = train_rows(folder)
     missing = sorted(set(range(LOGGED - 1, got["global_step"], LOGGED)) - set(rows))  # logged at steps 4, 9, ...

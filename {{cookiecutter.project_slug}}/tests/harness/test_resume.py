@@ -103,6 +103,20 @@ def test_resume_picks_the_checkpoint_with_most_steps_whatever_the_file_times(tmp
     assert resume.newest_checkpoint(tmp_path) == tmp_path / "hpc_ckpt_2.ckpt"
 
 
+def test_ckpt_path_last_continues_a_run_stopped_before_its_first_checkpoint(tmp_path: Path) -> None:
+    # An older run has checkpoints; the newest was killed before its first: continuing the older one would train
+    # the wrong run on. The newest starts again, in its folder ("no checkpoint in <folder> yet, starting fresh").
+    older, newest = tmp_path / "2026-01-01_10-00-00", tmp_path / "2026-01-01_11-00-00"
+    (older / "checkpoints").mkdir(parents=True)
+    torch.save({"global_step": 500}, older / "checkpoints" / "last.ckpt")
+    os.utime(older / "checkpoints" / "last.ckpt", (1_000, 1_000))
+    newest.mkdir()
+    (newest / "summary.json").write_text('{"status": "interrupted", "global_step": 14}')
+    assert resume.latest_run(tmp_path) == newest
+    os.utime(newest / "summary.json", (500, 500))  # and a run whose checkpoint is newer is continued
+    assert resume.latest_run(tmp_path) == older
+
+
 def test_atomic_checkpoint_io_clears_what_a_killed_write_left_and_refuses_storage_options(tmp_path: Path) -> None:
     io = atomic_checkpoint_io.AtomicCheckpointIO()
     (tmp_path / ".epoch_003.ckpt.partial").write_bytes(b"a write killed half-way")  # as large as a checkpoint

@@ -64,12 +64,18 @@ def newest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def latest_run(runs_dir: Path, among: list[Path] | None = None) -> Path | None:
-    """The run folder in `runs_dir` (or `among`) whose checkpoints were written last.
+    """The run folder in `runs_dir` (or `among`) written last: its checkpoints, or its summary.json (written before
+    training starts), so that a run stopped before its first checkpoint is continued (from the start, in its
+    folder) rather than an older run that has checkpoints.
 
     Different runs' step counts cannot be compared, so between runs the file time decides.
     """
     runs = among if among is not None else [p for p in runs_dir.glob("*") if p.is_dir()]
-    written = [(max(p.stat().st_mtime for p in saved), run) for run in runs if (saved := checkpoints_of(run))]
+    written = []
+    for run in runs:
+        files = [*checkpoints_of(run), *run.glob("summary.json")]
+        if files:
+            written.append((max(file.stat().st_mtime for file in files), run))
     return max(written, key=lambda entry: entry[0])[1] if written else None
 
 
