@@ -113,6 +113,9 @@ def test_ckpt_path_last_continues_a_run_stopped_before_its_first_checkpoint(tmp_
     newest.mkdir()
     (newest / "summary.json").write_text('{"status": "interrupted", "global_step": 14}')
     assert resume.latest_run(tmp_path) == newest
+    (newest / "summary.json").write_text('{"status": "finished", "global_step": 1}')  # debug=fast_dev_run's
+    assert resume.latest_run(tmp_path) == older  # nothing to continue there
+    (newest / "summary.json").write_text('{"status": "running", "global_step": 14}')  # killed outright
     os.utime(newest / "summary.json", (500, 500))  # and a run whose checkpoint is newer is continued
     assert resume.latest_run(tmp_path) == older
 

@@ -64,19 +64,27 @@ def newest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def latest_run(runs_dir: Path, among: list[Path] | None = None) -> Path | None:
-    """The run folder in `runs_dir` (or `among`) written last: its checkpoints, or its summary.json (written before
-    training starts), so that a run stopped before its first checkpoint is continued (from the start, in its
-    folder) rather than an older run that has checkpoints.
+    """The run folder in `runs_dir` (or `among`) written last: its checkpoints or, for a run that did not finish, its
+    summary.json (written before training starts). So a run stopped before its first checkpoint is continued (from
+    the start, in its folder) rather than an older run that has checkpoints; a finished run with none (such as
+    `debug=fast_dev_run`) has nothing to continue.
 
     Different runs' step counts cannot be compared, so between runs the file time decides.
     """
     runs = among if among is not None else [p for p in runs_dir.glob("*") if p.is_dir()]
     written = []
     for run in runs:
-        files = [*checkpoints_of(run), *run.glob("summary.json")]
+        files = checkpoints_of(run) or [summary for summary in run.glob("summary.json") if _unfinished(summary)]
         if files:
             written.append((max(file.stat().st_mtime for file in files), run))
     return max(written, key=lambda entry: entry[0])[1] if written else None
+
+
+def _unfinished(summary: Path) -> bool:
+    try:
+        return json.loads(summary.read_text()).get("status") != "finished"
+    except (OSError, ValueError, AttributeError):  # unreadable: not a run to continue
+        return False
 
 
 def resolve(
