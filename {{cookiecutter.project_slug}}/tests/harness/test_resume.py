@@ -37,8 +37,9 @@ def test_killed_run_resumes_bit_identical(run, tmp_path: Path, variant: list[str
 @pytest.mark.slow
 def test_kill_campaign_sample_loses_nothing(tmp_path: Path) -> None:
     # The campaign's other signals and continuations on another number of ranks (tests/harness/kill_campaign.py;
-    # its --kills 100 run is the README's figure): SIGTERM on 2 ranks continued on 1, Ctrl-C on 1 continued on 2.
-    kills = [Kill(2, "SIGTERM", 94, 1), Kill(1, "Ctrl-C", 129, 2)]
+    # its --kills 100 run is the README's figure): SIGTERM on 2 ranks continued on 1, Ctrl-C on 1 before its first
+    # checkpoint continued on 2 (it starts again in its folder, with the run's samples per step).
+    kills = [Kill(2, "SIGTERM", 94, 1), Kill(1, "Ctrl-C", 9, 2)]
     lines = []
     assert campaign(kills, tmp_path, lines.append) == 0, "\n".join(lines)
     assert lines[-1].startswith("2 kills: 0 lost more than the checkpoint interval, 0 wrong final metrics")

@@ -107,6 +107,10 @@ def resolve(
         newest = newest_checkpoint(run_dir)
         if newest is None:
             rank_zero_info(f"ckpt_path=last: no checkpoint in {run_dir} yet, starting fresh.")
+            summary = run_dir / "summary.json"  # a run stopped before its first checkpoint: its samples per step
+            started = json.loads(summary.read_text()).get("samples_per_step") if summary.is_file() else None
+            if started:
+                data_position.plan({"callbacks": {"DataPosition": started}}, trainer, f"{run_dir} (no checkpoint yet)")
             return None
         ckpt_path = str(newest)
     if ckpt_path is None:

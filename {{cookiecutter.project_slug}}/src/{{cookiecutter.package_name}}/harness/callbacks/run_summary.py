@@ -24,6 +24,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from {{cookiecutter.package_name}}.harness import resume, run_info, sweep_resume
+from {{cookiecutter.package_name}}.harness.callbacks.data_position import DataPosition
 from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import (
     last_checkpoint_path,
 )
@@ -63,6 +64,8 @@ class RunSummary(Callback):
             overrides=run_info.merge(summary.get("overrides", []), self.overrides),
             started=summary.get("started", attempts[-1]["started"]),
             attempts=attempts,
+            # how it takes its samples per optimizer step: continued before its first checkpoint, it keeps them
+            samples_per_step=summary.get("samples_per_step") or _samples_per_step(trainer),
         )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -143,3 +146,8 @@ def _now() -> str:
 
 def _seconds(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def _samples_per_step(trainer: L.Trainer) -> dict | None:
+    position = next((c for c in trainer.callbacks if isinstance(c, DataPosition)), None)
+    return position.state_dict() if position is not None else None
