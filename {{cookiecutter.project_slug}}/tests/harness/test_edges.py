@@ -274,8 +274,8 @@ def test_a_run_continued_on_another_number_of_ranks_takes_the_same_samples_per_s
 @pytest.mark.slow
 def test_a_sharded_run_continues_on_another_layout_or_unsharded(tmp_path: Path) -> None:
     # FSDP2 over 2 ranks for 3 steps, then 3 more: as tensor parallel over the same 2 ranks (1 data-parallel group,
-    # accumulating 2), and on one process without sharding (the folder gathered whole, optimizer state too).
-    # Measured against FSDP2 throughout: 2.4e-7 and 9.5e-8.
+    # accumulating 2), on one process without sharding (the folder gathered whole, optimizer state too), and on one
+    # process still under model_parallel (accumulating 2). Measured against FSDP2 throughout: 2.4e-7 and 9.5e-8.
     gpt = ["experiment=gpt", "data.corpus_mb=0.125", "model.sample_tokens=0", "model.net.dropout=0", "logger=csv"]
     gpt += ["test=false", "trainer.deterministic=true", "callbacks.last_checkpoint.every_n_train_steps=3"]
     fsdp2 = [*SHARDED, "trainer.devices=2"]
@@ -286,11 +286,13 @@ def test_a_sharded_run_continues_on_another_layout_or_unsharded(tmp_path: Path) 
 
     first = Runs(tmp_path / "tensor-parallel")
     first("train.py", *gpt, *fsdp2, "+trainer.max_steps=3")
-    second = Runs(tmp_path / "unsharded")
+    second, third = Runs(tmp_path / "unsharded"), Runs(tmp_path / "one-rank-sharded")
     shutil.copytree(first.root, second.root)
+    shutil.copytree(first.root, third.root)
     first("train.py", *gpt, *fsdp2, "trainer.strategy.tensor_parallel_size=2", "+trainer.max_steps=6", "ckpt_path=last")
     second("train.py", *gpt, "trainer=cpu", "+trainer.max_steps=6", "ckpt_path=last")
-    for runs in (first, second):
+    third("train.py", *gpt, *SHARDED, "trainer.devices=1", "+trainer.max_steps=6", "ckpt_path=last")
+    for runs in (first, second, third):
         (folder,) = runs.folders()
         last = folder / "checkpoints" / "last.ckpt"
         got = consolidate.full_checkpoint(last) if last.is_dir() else torch.load(last, weights_only=True)
