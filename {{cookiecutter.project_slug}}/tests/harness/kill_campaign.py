@@ -1,7 +1,7 @@
 """The kill campaign (README, "Resume"): runs stopped at random moments by random signals, each continued with
 `ckpt_path=last`, sometimes on another number of ranks, and compared with the same run never stopped.
 
-    python tests/harness/kill_campaign.py --kills 100 --seed 0    # about 30 s a kill on 2 cores
+    python tests/harness/kill_campaign.py --kills 100 --seed 0    # about 14 s a kill on 2 cores
 
 It prints a row per kill and a summary line. A kill passes when the run was still training when the signal
 landed (its summary.json not finished, its newest checkpoint short of the last step), the continuation started
@@ -9,9 +9,9 @@ from the newest checkpoint (losing at most the checkpoint interval) and ended at
 run never stopped, with every logged row kept, and with the same weights and validation metrics: bit for bit on
 the same ranks; on another number of ranks, where floating-point sums are ordered differently, weights within
 1e-4 and validation metrics within 1e-4 relative. That difference grows with the steps trained on the other number
-(1e-7 after 20 steps, 1.1e-5 after 294 in the 100-kill run of 2026-12-07); a step that took other samples shows
-at once (4e-2 after 196 steps, when epochs were not yet padded to whole steps: README, "Continuing on other
-hardware").
+(in the 100-kill run of 2026-12-07: 5e-8 after 38 steps, 1e-6 after 214, 1.8e-5 at most); a step that took other
+samples shows at once (4e-2 after 196 steps, when epochs were not yet padded to whole steps: README, "Continuing on
+other hardware").
 tests/harness/test_resume.py runs a fixed sample of its cells.
 """
 

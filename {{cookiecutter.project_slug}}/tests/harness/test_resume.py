@@ -5,13 +5,16 @@ import os
 import signal
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from helpers import DDP, EXACT, MID_EPOCH, assert_resumes_bit_identical, csv_rows, kill_during_next_save, saved, start
 from kill_campaign import Kill, campaign
+from lightning.pytorch.loggers import CSVLogger
 
 from {{cookiecutter.package_name}}.harness import resume
+from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import LastCheckpoint
 from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_io
 
 SPAWN = ["trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2"]
@@ -119,6 +122,16 @@ def test_ckpt_path_last_continues_a_run_stopped_before_its_first_checkpoint(tmp_
     (newest / "summary.json").write_text('{"status": "running", "global_step": 14}')  # killed outright
     os.utime(newest / "summary.json", (500, 500))  # and a run whose checkpoint is newer is continued
     assert resume.latest_run(tmp_path) == older
+
+
+def test_logged_rows_reach_the_disk_before_each_checkpoint(tmp_path: Path) -> None:
+    # Killed right after a save, a run continues after it: a row still in the CSV logger's buffer would be lost
+    # (the 100-kill run: metrics.csv without the row of step 59, after a SIGKILL that followed the save at step 60).
+    logger = CSVLogger(tmp_path, name="csv", version="", flush_logs_every_n_steps=100)
+    logger.log_metrics({"train/loss": 1.0}, step=59)
+    assert not (tmp_path / "csv" / "metrics.csv").exists()
+    LastCheckpoint(str(tmp_path)).on_save_checkpoint(SimpleNamespace(loggers=[logger]), None, {})
+    assert "59" in (tmp_path / "csv" / "metrics.csv").read_text()
 
 
 def test_atomic_checkpoint_io_clears_what_a_killed_write_left_and_refuses_storage_options(tmp_path: Path) -> None:

@@ -15,11 +15,17 @@ from lightning.pytorch import callbacks
 class ModelCheckpoint(callbacks.ModelCheckpoint):
     """Lightning's ModelCheckpoint (configs/callbacks/model_checkpoint.yaml), its state key made once: Lightning
     formats every callback's key into a label at each hook call, about seven a training step, and this one's is
-    the repr of five settings that do not change once it is built."""
+    the repr of five settings that do not change once it is built. And the loggers flushed at every save."""
 
     @functools.cached_property
     def state_key(self) -> str:
         return super().state_key
+
+    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict) -> None:
+        # The loggers' rows up to here go to disk before the checkpoint does: a run killed after this save continues
+        # after it, so rows still buffered (CSVLogger writes every flush_logs_every_n_steps) would be lost for good.
+        for logger in trainer.loggers:
+            logger.save()
 
 
 class LastCheckpoint(ModelCheckpoint):
