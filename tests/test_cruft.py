@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE, project_env, render
+from conftest import TEMPLATE, render, run_in
 
 # The releases the test updates from; the commits stand in where a clone has no tags.
 RELEASES = {"v0.1.0": "654306b", "v0.2.0": "1fab616"}
@@ -134,28 +134,14 @@ def test_update_keeps_the_researchers_work(
     # Files the new layout no longer reads: a folder the template has no more, or a template file it moved.
     stranded = [path for path in [*new, *changed] if not (default_project / path).parent.is_dir()]
     stranded += [path for path in changed if not (default_project / path).exists() and path not in stranded]
-    check = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "tests/test_template_update.py"],
-        cwd=project,
-        env=project_env(project),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    check = run_in(project, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "tests/test_template_update.py")
     for path in stranded + rejected:
         assert f"{path}: " in check.stdout, f"{path} is stranded with no word:\n{check.stdout[-3000:]}"
     assert (check.returncode == 0) == (not stranded and not rejected), check.stdout[-3000:]
 
     # The updated project's configs compose; the researcher's too where the new layout reads them.
     overrides = [] if stranded else ["model=cnn", "experiment=mine"]
-    composed = subprocess.run(
-        [sys.executable, "train.py", *overrides, "--cfg", "job"],
-        cwd=project,
-        env=project_env(project),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    composed = run_in(project, "train.py", *overrides, "--cfg", "job")
     assert composed.returncode == 0, composed.stderr[-3000:]
     assert "max_epochs: 2" in composed.stdout or stranded
 
@@ -165,14 +151,7 @@ def test_update_keeps_the_researchers_work(
         shutil.copy(default_project / path.removesuffix(".rej"), project / path.removesuffix(".rej"))
         (project / path).unlink()
     leftovers = ["--deselect", "tests/test_template_update.py"] if stranded else []
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *leftovers],
-        cwd=project,
-        env=project_env(project),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    tests = run_in(project, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *leftovers)
     assert tests.returncode == 0, tests.stdout[-3000:]
 
     # After the update the project is current: nothing to report, and cruft diff runs the hooks silently.
