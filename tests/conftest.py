@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,17 @@ class Cluster:
         raise TimeoutError(f"job {job} still {self.state(job)} after {timeout} s")
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` ports that nothing listens on, as the kernel picks them."""
+    sockets = [socket.socket() for _ in range(count)]
+    for each in sockets:
+        each.bind(("127.0.0.1", 0))
+    ports = [each.getsockname()[1] for each in sockets]
+    for each in sockets:
+        each.close()
+    return ports
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster():
     if os.geteuid() != 0:
@@ -92,7 +104,14 @@ def slurm_cluster():
     folder = Path(tempfile.mkdtemp(prefix="slurm-test-"))
     folder.chmod(0o755)
     script = TEMPLATE / "tests" / "slurm" / "cluster.sh"
-    subprocess.run(["bash", str(script), "start", str(folder)], check=True, capture_output=True)
+    # Ports nothing listens on now, not cluster.sh's defaults: a cluster started again (pytest-xdist may tear a
+    # session fixture down and set it up again) found a default port still held and failed (CI, 2026-12-07).
+    controller, *nodes = free_ports(3)
+    ports = {"SLURMCTLD_PORT": str(controller), "SLURMD_PORTS": " ".join(map(str, nodes))}
+    started = subprocess.run(
+        ["bash", str(script), "start", str(folder)], env={**os.environ, **ports}, capture_output=True, text=True
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
     try:
         yield Cluster(folder)
     finally:
