@@ -5,6 +5,7 @@ and their checkpoints (folders) resume exactly, evaluate, generate, export and c
 import csv
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,9 @@ def test_a_mesh_held_after_the_run_lets_its_process_groups_end_with_it(tmp_path:
     torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
     held = init_device_mesh("cpu", (1, 1), mesh_dim_names=("data_parallel", "tensor_parallel"))  # as DTensor's caches
     cluster.end_with_run(held)  # as the model_parallel strategy does with each mesh it makes
-    assert gloo_threads() > before
+    deadline = time.monotonic() + 30
+    while gloo_threads() <= before:  # each thread names itself once it runs
+        assert time.monotonic() < deadline, "no gloo thread started"
+        time.sleep(0.01)
     cluster.end_process_group()
     assert gloo_threads() <= before
