@@ -87,6 +87,12 @@ def _unfinished(summary: Path) -> bool:
         return False
 
 
+def _summary(run_dir: Path) -> dict:
+    """The run's summary.json (harness/callbacks/run_summary.py); empty for a run that has none yet."""
+    path = run_dir / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def resolve(
     ckpt_path: str | None, run_dir: Path, trainer: "L.Trainer", datamodule: "L.LightningDataModule"
 ) -> str | None:
@@ -107,8 +113,7 @@ def resolve(
         newest = newest_checkpoint(run_dir)
         if newest is None:
             rank_zero_info(f"ckpt_path=last: no checkpoint in {run_dir} yet, starting fresh.")
-            summary = run_dir / "summary.json"  # a run stopped before its first checkpoint: its samples per step
-            started = json.loads(summary.read_text()).get("samples_per_step") if summary.is_file() else None
+            started = _summary(run_dir).get("samples_per_step")  # a run stopped before its first checkpoint's
             if started:
                 data_position.plan({"callbacks": {"DataPosition": started}}, trainer, f"{run_dir} (no checkpoint yet)")
             return None
@@ -131,8 +136,7 @@ def resolve(
     if newest is not None:
         step = state.get("global_step", -1)
         rank_zero_info(f"ckpt_path=last: resuming from {newest} (step {step})")
-        summary = run_dir / "summary.json"
-        if summary.is_file() and json.loads(summary.read_text()).get("status") in ("testing", "finished"):
+        if _summary(run_dir).get("status") in ("testing", "finished"):
             rank_zero_only(log.warning)(  # a log line, as the console's others: not a Python warning's file:line
                 f"ckpt_path=last continues {run_dir}, whose training had finished (step {step}): it trains on only "
                 "if this command asks for more (trainer.max_epochs), else it tests again; for a new run leave out "
