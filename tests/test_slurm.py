@@ -169,25 +169,33 @@ def test_preempted_job_requeues_and_resumes_in_its_folder(slurm_cluster, cluster
 README_SWEEP = "python train.py -m hydra/launcher=slurm trainer=ddp_multinode model.optimizer.lr=1e-3,1e-4"
 
 
-def test_submitit_sweep_runs_one_ddp_job_per_point(slurm_cluster, cluster_project: Path) -> None:
+def test_submitit_sweep_runs_one_ddp_job_per_point_and_resumes(slurm_cluster, cluster_project: Path) -> None:
     assert README_SWEEP in readme_commands(cluster_project / "README.md")
-    sweep = ["hydra.launcher.tasks_per_node=2"]  # 2 CPU processes per job on this cluster
+    sweep = ["hydra.launcher.tasks_per_node=2", "trainer.accelerator=cpu", *FAST]  # 2 CPU processes per job here
     multiruns = cluster_project / "logs" / "train" / "multiruns"
     before = set(multiruns.iterdir()) if multiruns.exists() else set()  # other tests share this project
-    result = subprocess.run(
-        [sys.executable, *README_SWEEP.split()[1:], *sweep, "trainer.accelerator=cpu", *FAST],
-        cwd=cluster_project,
-        env=project_env(cluster_project, **slurm_cluster.env),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+
+    def launch(*more: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, *README_SWEEP.split()[1:], *sweep, *more]
+        env = project_env(cluster_project, **slurm_cluster.env)
+        result = subprocess.run(command, cwd=cluster_project, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    launch()
     (sweep_dir,) = set(multiruns.iterdir()) - before  # this sweep made one folder
     jobs = sorted(f for f in run_folders(cluster_project) if sweep_dir in f.parents)
     assert [f.name for f in jobs] == ["0", "1"]
     for folder in jobs:
         assert (summary(folder)["world_size"], summary(folder)["devices"]) == (2, 2)
+
+    # The README's sweep that resumes, as SLURM jobs: each job decides in its own processes. Job 1 as if its
+    # node was lost before it started: it runs again; job 0 finished: it does not.
+    subprocess.run(["rm", "-r", str(sweep_dir / "1")], check=True)
+    result = launch("ckpt_path=last")
+    assert set(multiruns.iterdir()) - before == {sweep_dir}
+    assert len(summary(sweep_dir / "0")["attempts"]) == 1 and summary(sweep_dir / "1")["status"] == "finished"
+    assert "2 runs" in result.stdout  # the end table covers both
 
 
 def torchrun_env(project: Path, **settings: str) -> dict:

@@ -1,17 +1,21 @@
 """The kill campaign (README, "Resume"): runs stopped at random moments by random signals, each continued with
-`ckpt_path=last`, sometimes on another number of ranks, and compared with the same run never stopped.
+`ckpt_path=last`, sometimes on another number of ranks or another layout, and compared with the same run never
+stopped.
 
-    python tests/harness/kill_campaign.py --kills 100 --seed 0    # about 14 s a kill on 2 cores
+    python tests/harness/kill_campaign.py --kills 100 --seed 0    # about 15 s a kill on 2 cores
 
+A cell is a run (the digits on 1 process, on 2 DDP ranks started by Lightning or by torchrun; the GPT sharded by
+FSDP2 over 2 ranks, or tensor parallel over 2), a signal, the step it lands after, and what continues it: any run
+of the same example (a sharded GPT also on 1 process, gathered whole; a GPT saved whole not sharded: refused, README).
 It prints a row per kill and a summary line. A kill passes when the run was still training when the signal
 landed (its summary.json not finished, its newest checkpoint short of the last step), the continuation started
 from the newest checkpoint (losing at most the checkpoint interval) and ended at the same step and epoch as the
-run never stopped, with every logged row kept, and with the same weights and validation metrics: bit for bit on
-the same ranks; on another number of ranks, where floating-point sums are ordered differently, weights within
-1e-4 and validation metrics within 1e-4 relative. That difference grows with the steps trained on the other number
-(in the 100-kill run of 2026-12-07: 5e-8 after 38 steps, 1e-6 after 214, 1.8e-5 at most); a step that took other
-samples shows at once (4e-2 after 196 steps, when epochs were not yet padded to whole steps: README, "Continuing on
-other hardware").
+run never stopped, with every logged row kept, and with the same weights and validation metrics: bit for bit when
+continued as it started; otherwise, where floating-point sums are ordered differently, weights within 1e-4 and
+validation metrics within 1e-4 relative. That difference grows with the steps trained after the change (in the
+100-kill run of 2026-12-07: 5e-8 after 38 steps, 1e-6 after 214, 1.8e-5 at most); a step that took other samples
+shows at once (4e-2 after 196 steps, when epochs were not yet padded to whole steps: README, "Continuing on other
+hardware").
 tests/harness/test_resume.py runs a fixed sample of its cells.
 """
 
@@ -28,37 +32,109 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # helpers.py, when run as a script
-from helpers import DDP, Runs, start, weights  # noqa: E402
+from helpers import DDP, SHARDED, Runs, in_background, weights  # noqa: E402
 
 from {{cookiecutter.package_name}}.harness import resume  # noqa: E402
 
-RANKS = {1: ["trainer=cpu"], 2: DDP}
 SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "Ctrl-C": signal.SIGINT}
 EVERY = 20  # steps between checkpoints: the most a kill may cost
 LOGGED = 5  # a metrics row every 5 steps, written to disk as logged: what a SIGKILL leaves shows how far it got
-# The digits, deterministic, dropout off (ranks draw their masks by position: another number draws others).
-# 1254 to train, which no step of 8 or 16 divides (each epoch's last step is padded with repeats, the same on any
-# number of ranks), and 274 to validate, split evenly over 2 ranks (Lightning's validation sampler pads per rank).
-# 8 per rank: 314 steps on 1 rank, 158 on 2. A continuation on another number keeps the global batch.
-RUN = ["model.net.dropout=0", "data.batch_size=8", "trainer.max_epochs=2", "trainer.deterministic=true"]
-RUN += ["data.val_fraction=0.1525"]
-RUN += ["logger=csv", "test=false", f"callbacks.last_checkpoint.every_n_train_steps={EVERY}"]
-RUN += [f"trainer.log_every_n_steps={LOGGED}", f"+logger.csv.flush_logs_every_n_steps={LOGGED}"]
-STEPS = {1: 314, 2: 158}
+EVERYWHERE = ["trainer.deterministic=true", "logger=csv", "test=false", "trainer.max_epochs=2"]
+EVERYWHERE += [f"callbacks.last_checkpoint.every_n_train_steps={EVERY}", f"trainer.log_every_n_steps={LOGGED}"]
+EVERYWHERE += [f"+logger.csv.flush_logs_every_n_steps={LOGGED}"]
+
+
+@dataclass(frozen=True)
+class Example:
+    overrides: list[str]
+    batch: int  # per data-parallel rank, as the run starts
+    metrics: tuple[str, ...]  # compared with the run never stopped
+
+
+GPT = ["experiment=gpt", "data.corpus_mb=0.125", "model.net.n_layer=2", "model.sample_tokens=0", "model.net.dropout=0"]
+# Dropout off in both (ranks draw their masks by position: another number draws others).
+EXAMPLES = {
+    # 1254 digits to train, which no step of 8 or 16 divides (each epoch's last step is padded with repeats, the
+    # same on any number of ranks), and 274 to validate, split evenly over 2 ranks (Lightning's validation sampler
+    # pads per rank). 314 steps on 1 rank, 158 on 2.
+    "digits": Example(["model.net.dropout=0", "data.val_fraction=0.1525"], 8, ("val/loss", "val/acc")),
+    # 58 steps an epoch over 2 data-parallel ranks, 116 on one (tensor parallel over 2 ranks is one).
+    "gpt": Example(GPT, 16, ("val/loss", "val/perplexity")),
+}
+
+
+@dataclass(frozen=True)
+class Setup:
+    example: str
+    trainer: list[str]
+    data_parallel: int  # ranks that each take a share of a step
+    steps: int  # to the end of the run, with the example's batch per rank
+    torchrun: bool = False  # ranks started by torchrun, not by Lightning
+    sharded: bool = False  # saves a checkpoint folder (model_parallel), not a file
+
+
+TORCHRUN_DDP = ["trainer=ddp_multinode", "trainer.accelerator=cpu"]
+SETUPS = {
+    "1 process": Setup("digits", ["trainer=cpu"], 1, 314),
+    "DDP 2": Setup("digits", DDP, 2, 158),
+    "torchrun 2": Setup("digits", TORCHRUN_DDP, 2, 158, torchrun=True),
+    "FSDP2 2": Setup("gpt", SHARDED, 2, 116, sharded=True),
+    "TP 2": Setup("gpt", [*SHARDED, "trainer.strategy.tensor_parallel_size=2"], 1, 232, sharded=True),
+    # only continuing a run: a GPT run is killed sharded, and continued also on one rank, sharded or not
+    "FSDP2 1": Setup("gpt", [*SHARDED[:2], "trainer.devices=1"], 1, 232, sharded=True),
+    "GPT 1 process": Setup("gpt", ["trainer=cpu"], 1, 232),
+}
+KILLED = ["1 process", "DDP 2", "torchrun 2", "FSDP2 2", "TP 2"]
+
+
+def never_stopped(setup: str) -> str:
+    """The setup whose run never stopped a run of `setup` is compared with: torchrun's ranks compute as those
+    Lightning starts."""
+    return "DDP 2" if setup == "torchrun 2" else setup
+
+
+def continuations(killed: str) -> list[str]:
+    """What may continue a run: any setup of its example; a sharded run's folder also gathered whole, not a file
+    resharded (refused in one sentence, tests/harness/test_edges.py)."""
+    setup = SETUPS[killed]
+    return [name for name, s in SETUPS.items() if s.example == setup.example and (setup.sharded or not s.sharded)]
 
 
 @dataclass
 class Kill:
-    ranks: int
+    run: str  # a key of SETUPS
     how: str
     at_step: int  # the signal lands once the run has logged this step (between checkpoints, or during a save)
-    resume_ranks: int
+    continued: str  # a key of SETUPS
 
 
 def draw(rng: random.Random) -> Kill:
-    ranks = rng.choice([1, 2])
-    at = rng.randrange(LOGGED, STEPS[ranks] - 2 * LOGGED, LOGGED) - 1  # rows are logged at steps 4, 9, 14, ...
-    return Kill(ranks, rng.choice(sorted(SIGNALS)), at, rng.choice([1, 2]))
+    run = rng.choice(KILLED)
+    at = rng.randrange(LOGGED, SETUPS[run].steps - 2 * LOGGED, LOGGED) - 1  # rows are logged at steps 4, 9, 14, ...
+    return Kill(run, rng.choice(sorted(SIGNALS)), at, rng.choice(continuations(run)))
+
+
+def launch(runs: Runs, setup: Setup, *overrides: str, batch: int = 0, console: Path) -> subprocess.Popen:
+    """train.py in the background, in its own process group, as `setup` starts it (with the example's batch per
+    rank, or `batch`); its output to `console`."""
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"] if setup.torchrun else []
+    command = [sys.executable, *torchrun, str(runs.project / "train.py")]
+    example = EXAMPLES[setup.example]
+    command += [*setup.trainer, *example.overrides, f"data.batch_size={batch or example.batch}", *EVERYWHERE]
+    command += overrides
+    env = dict(os.environ, PROJECT_ROOT=str(runs.root), PYTHONPATH=str(runs.project / "src"))
+    with console.open("a") as output:  # the process keeps its own copy of the file open
+        return in_background(command, cwd=runs.project, env=env, stdout=output, stderr=subprocess.STDOUT)
+
+
+def run_to_end(runs: Runs, setup: Setup, *overrides: str, batch: int = 0) -> str:
+    """Runs train.py as `setup` starts it, to its end; returns what went wrong (nothing, when it ended well)."""
+    runs.root.mkdir(parents=True, exist_ok=True)
+    console = runs.root / "console.txt"
+    process = launch(runs, setup, *overrides, batch=batch, console=console)
+    if process.wait(timeout=600) != 0:
+        return f"{' '.join(overrides)} failed: {console.read_text()[-2000:]}"
+    return ""
 
 
 def train_rows(folder: Path) -> list[int]:
@@ -70,12 +146,14 @@ def train_rows(folder: Path) -> list[int]:
         return [int(row["step"]) for row in csv.DictReader(file) if row.get("train/loss")]
 
 
-def run_cell(kill: Kill, root: Path, references: dict[int, dict]) -> tuple[dict, list[str]]:
+def run_cell(kill: Kill, root: Path, references: dict[str, dict]) -> tuple[dict, list[str]]:
     """Runs one kill; returns its row and what went wrong (nothing, when it passed)."""
-    runs = Runs(root)
-    process = start(runs, *RANKS[kill.ranks], *RUN)
+    runs, setup, then = Runs(root), SETUPS[kill.run], SETUPS[kill.continued]
+    root.mkdir(parents=True)
+    process = launch(runs, setup, console=root / "console.txt")
     deadline = time.monotonic() + 300
-    while max(train_rows(next(iter(runs.folders()), root)), default=-1) < kill.at_step:
+    # its folder, looked for where it is made (a search of every folder would meet checkpoint folders renamed)
+    while max(train_rows(next(root.glob("logs/train/runs/*"), root)), default=-1) < kill.at_step:
         if process.poll() is not None or time.monotonic() > deadline:
             return {}, ["the run ended before it could be stopped"]
         time.sleep(0.01)
@@ -88,27 +166,30 @@ def run_cell(kill: Kill, root: Path, references: dict[int, dict]) -> tuple[dict,
     reached = max(train_rows(folder), default=0)  # how far it got, to the last row written
     newest = resume.newest_checkpoint(folder)
     from_step = resume.saved_step(newest) if newest else 0
-    if runs.summary(folder)["status"] == "finished" or from_step >= STEPS[kill.ranks]:
+    if runs.summary(folder)["status"] == "finished" or from_step >= setup.steps:
         return {"from": from_step}, ["the signal landed after training had ended"]
-    # 8 per rank x ranks is the run's global batch: on more ranks, a smaller batch each; on fewer, accumulated
-    batch = [f"data.batch_size={8 * kill.ranks // kill.resume_ranks}"] if kill.resume_ranks > kill.ranks else []
-    runs("train.py", *RANKS[kill.resume_ranks], *RUN, *batch, "ckpt_path=last")
+    # The run's samples per step are kept: on more data-parallel ranks, a smaller batch each; on fewer, accumulated.
+    example = EXAMPLES[setup.example]
+    batch = example.batch * setup.data_parallel // then.data_parallel
+    failed = run_to_end(runs, then, "ckpt_path=last", batch=min(batch, example.batch))
+    if failed:
+        return {"from": from_step}, [failed]
     got = runs.summary(folder)
-    expected = references[kill.ranks]
+    expected = references[never_stopped(kill.run)]
     row = {"lost": max(reached - from_step, 0), "from": from_step, "steps": got["global_step"]}
     problems = []
     if row["lost"] > EVERY + LOGGED:
         problems.append(f"lost {row['lost']} steps (more than the checkpoint interval, {EVERY})")
     if (got["global_step"], got["epochs"]) != (expected["global_step"], expected["epochs"]):
         problems.append(f"ended at step {got['global_step']}, not {expected['global_step']}")
-    a, b = weights(folder), weights(references[kill.ranks]["folder"])
+    a, b = weights(folder), weights(expected["folder"])
     row["weights"] = max((a[name] - b[name]).abs().max().item() for name in b)
-    same_ranks = kill.resume_ranks == kill.ranks
-    for name in ("val/loss", "val/acc"):
+    exact = never_stopped(kill.continued) == never_stopped(kill.run)  # continued as it started: bit for bit
+    for name in example.metrics:
         a, b = got["metrics"][name], expected["metrics"][name]
-        if abs(a - b) > (0 if same_ranks else 1e-4) * abs(b):
+        if abs(a - b) > (0 if exact else 1e-4) * abs(b):
             problems.append(f"{name} {a} instead of {b}")
-    if row["weights"] > (0 if same_ranks else 1e-4):
+    if row["weights"] > (0 if exact else 1e-4):
         problems.append(f"weights {row['weights']:.1e} from those of the run never stopped")
     rows = train_rows(folder)
     missing = sorted(set(range(LOGGED - 1, got["global_step"], LOGGED)) - set(rows))  # logged at steps 4, 9, ...
@@ -120,13 +201,15 @@ def run_cell(kill: Kill, root: Path, references: dict[int, dict]) -> tuple[dict,
 def campaign(kills: list[Kill], folder: Path, out=print) -> int:
     """Runs the kills; prints a row each and the summary line; returns how many failed."""
     references = {}
-    for ranks in sorted({kill.ranks for kill in kills}):
-        runs = Runs(folder / f"never-stopped-{ranks}")
-        runs("train.py", *RANKS[ranks], *RUN)
+    for name in sorted({never_stopped(kill.run) for kill in kills}):
+        runs = Runs(folder / f"never-stopped-{name.replace(' ', '-')}")
+        failed = run_to_end(runs, SETUPS[name])
+        assert not failed, failed
         (reference,) = runs.folders()
-        references[ranks] = {**runs.summary(reference), "folder": reference}
+        references[name] = {**runs.summary(reference), "folder": reference}
+        assert references[name]["global_step"] == SETUPS[name].steps, (name, references[name]["global_step"])
     failed = lost = wrong = 0
-    columns = "# | ranks | signal | at step | continued on | from step | lost | end step | weights vs never stopped"
+    columns = "# | run | signal | at step | continued as | from step | lost | end step | weights vs never stopped"
     out(f"| {columns} | ok |")
     out("| --- " * 10 + "|")
     for number, kill in enumerate(kills):
@@ -135,7 +218,7 @@ def campaign(kills: list[Kill], folder: Path, out=print) -> int:
         lost += any(p.startswith("lost") for p in problems)
         wrong += any(p.startswith(("val/", "ended", "weights")) for p in problems)
         out(
-            f"| {number} | {kill.ranks} | {kill.how} | {kill.at_step} | {kill.resume_ranks} | "
+            f"| {number} | {kill.run} | {kill.how} | {kill.at_step} | {kill.continued} | "
             f"{row.get('from', '-')} | {row.get('lost', '-')} | {row.get('steps', '-')} | "
             f"{row.get('weights', float('nan')):.1e} | {'; '.join(problems) or 'yes'} |"
         )

@@ -12,6 +12,7 @@ from helpers import OFFLINE, OWN_LOGGER, needs
 from rich.console import Console
 
 from {{cookiecutter.package_name}} import compare
+from {{cookiecutter.package_name}}.harness import run_info
 
 SMALL = ["trainer=cpu", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2", "trainer.log_every_n_steps=2"]
 
@@ -78,6 +79,14 @@ def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
     first, second = summary["attempts"]
     assert second["overrides"] == continued
     assert summary["started"] == first["started"] < second["started"] < summary["ended"] == second["ended"]
+
+
+def test_a_run_started_without_overrides_is_named_so_when_continued_otherwise() -> None:
+    said = run_info.continued_differently([], ["trainer.max_epochs=2", "ckpt_path=last"])
+    assert said == (
+        "This continues a run started with no overrides; this command adds trainer.max_epochs=2, so the run goes on "
+        "that way. To continue it as it was set up, leave these out."
+    )
     assert summary["wall_time_s"] > 0 and summary["status"] == "finished" and summary["global_step"] == 8
     # The whole config reaches the loggers: the CSV logger's hparams.yaml, as the continuing command resolved it.
     hparams = yaml.safe_load((folder / "csv" / "hparams.yaml").read_text())

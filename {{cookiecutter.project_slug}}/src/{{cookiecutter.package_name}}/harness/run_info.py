@@ -82,9 +82,13 @@ def continued_differently(earlier: list[str], overrides: list[str]) -> str | Non
     differences += [f"changes {', '.join(other)}"] if other else []
     if not differences:
         return None
+    if earlier:
+        started, again = f"with {' '.join(earlier)}", "type its overrides again"
+    else:
+        started, again = "with no overrides", "leave these out"
     return (
-        f"This continues a run started with {' '.join(earlier)}; this command {' and '.join(differences)}, so the run "
-        "goes on that way. To continue it as it was set up, type its overrides again."
+        f"This continues a run started {started}; this command {' and '.join(differences)}, so the run goes on that "
+        f"way. To continue it as it was set up, {again}."
     )
 
 

@@ -15,8 +15,11 @@ class CausalSelfAttention(nn.Module):
             raise ValueError(f"n_embd={n_embd} must be a multiple of n_head={n_head}")
         self.head_size, self.dropout = n_embd // n_head, dropout
         # Laid out head by head (each head's query, key and value side by side), so that tensor parallelism,
-        # which gives each rank a contiguous slice of the outputs, gives it whole heads.
-        self.qkv = nn.Linear(n_embd, 3 * n_embd)
+        # which gives each rank a contiguous slice of the outputs, gives it whole heads. No bias, as in most GPTs
+        # now: a key bias cannot change attention (softmax ignores what is added to all of a query's scores alike),
+        # so its gradient is rounding noise, which AdamW turns into steps of the learning rate's size, and the same
+        # run then ends with other weights on other hardware; a value bias only repeats the projection's.
+        self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=False)
         self.proj = nn.Linear(n_embd, n_embd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
