@@ -21,6 +21,7 @@ from {{cookiecutter.package_name}}.harness.build import build
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     checks.check_run(cfg, needed_by="eval.py")
     datamodule, model, trainer = build(cfg)
+    checks.check_weights_fit(model, cfg.ckpt_path)
     ckpt_path = consolidate.as_trainer_loads_it(cfg.ckpt_path, trainer, Path(cfg.paths.output_dir))
     # Lightning asks for the training callbacks whenever a checkpoint is loaded; testing needs none of them.
     warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided")

@@ -19,6 +19,7 @@ def generate(cfg: DictConfig) -> str:
     model = hydra.utils.instantiate(cfg.model)
     if not hasattr(model, "generate"):
         raise checks.ConfigError(f"{cfg.model._target_} does not generate text: give the checkpoint of experiment=gpt.")
+    checks.check_weights_fit(model, cfg.ckpt_path)
     consolidate.load_weights(model, cfg.ckpt_path)
     text = model.generate(cfg.prompt, cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, seed=cfg.seed)
     log.info(f"Sample from {cfg.ckpt_path}:\n{text}")

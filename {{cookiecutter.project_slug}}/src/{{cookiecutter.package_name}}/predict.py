@@ -29,6 +29,7 @@ def predict(cfg: DictConfig) -> str:
         raise checks.ConfigError("predictions=parquet needs pyarrow: pip install -e '.[parquet]'.")
     datamodule, model, trainer = build(cfg)
     datamodule.setup("predict")  # a missing or malformed file is refused here, before any rank starts
+    checks.check_weights_fit(model, cfg.ckpt_path)
     ckpt_path = consolidate.as_trainer_loads_it(cfg.ckpt_path, trainer, Path(cfg.paths.output_dir))
     # Lightning asks for the training callbacks whenever a checkpoint is loaded; predicting needs none of them.
     warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided")

@@ -16,6 +16,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     checks.check_run(cfg)
     datamodule, model, trainer = build(cfg)
     ckpt_path = resume.resolve(cfg.get("ckpt_path"), Path(cfg.paths.output_dir), trainer, datamodule)
+    checks.check_weights_fit(model, ckpt_path)
     # weights_only: a checkpoint builds tensors and plain values only, never objects that could run code
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     # Kept before testing: under trainer=model_parallel the test starts with none of fit's metrics.

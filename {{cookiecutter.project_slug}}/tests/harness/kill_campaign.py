@@ -71,6 +71,7 @@ class Setup:
     steps: int  # to the end of the run, with the example's batch per rank
     torchrun: bool = False  # ranks started by torchrun, not by Lightning
     sharded: bool = False  # saves a checkpoint folder (model_parallel), not a file
+    bit_exact: bool = True  # continued as it started, it ends bit for bit as the run never stopped
 
 
 TORCHRUN_DDP = ["trainer=ddp_multinode", "trainer.accelerator=cpu"]
@@ -79,7 +80,8 @@ SETUPS = {
     "DDP 2": Setup("digits", DDP, 2, 158),
     "torchrun 2": Setup("digits", TORCHRUN_DDP, 2, 158, torchrun=True),
     "FSDP2 2": Setup("gpt", SHARDED, 2, 116, sharded=True),
-    "TP 2": Setup("gpt", [*SHARDED, "trainer.strategy.tensor_parallel_size=2"], 1, 232, sharded=True),
+    # tensor parallel continues to within rounding of the run never stopped (tests/harness/test_model_parallel.py)
+    "TP 2": Setup("gpt", [*SHARDED, "trainer.strategy.tensor_parallel_size=2"], 1, 232, sharded=True, bit_exact=False),
     # only continuing a run: a GPT run is killed sharded, and continued also on one rank, sharded or not
     "FSDP2 1": Setup("gpt", [*SHARDED[:2], "trainer.devices=1"], 1, 232, sharded=True),
     "GPT 1 process": Setup("gpt", ["trainer=cpu"], 1, 232),
@@ -184,7 +186,7 @@ def run_cell(kill: Kill, root: Path, references: dict[str, dict]) -> tuple[dict,
         problems.append(f"ended at step {got['global_step']}, not {expected['global_step']}")
     a, b = weights(folder), weights(expected["folder"])
     row["weights"] = max((a[name] - b[name]).abs().max().item() for name in b)
-    exact = never_stopped(kill.continued) == never_stopped(kill.run)  # continued as it started: bit for bit
+    exact = never_stopped(kill.continued) == never_stopped(kill.run) and setup.bit_exact  # continued as started
     for name in example.metrics:
         a, b = got["metrics"][name], expected["metrics"][name]
         if abs(a - b) > (0 if exact else 1e-4) * abs(b):

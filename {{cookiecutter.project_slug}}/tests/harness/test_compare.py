@@ -79,6 +79,10 @@ def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
     first, second = summary["attempts"]
     assert second["overrides"] == continued
     assert summary["started"] == first["started"] < second["started"] < summary["ended"] == second["ended"]
+    assert summary["wall_time_s"] > 0 and summary["status"] == "finished" and summary["global_step"] == 8
+    # The whole config reaches the loggers: the CSV logger's hparams.yaml, as the continuing command resolved it.
+    hparams = yaml.safe_load((folder / "csv" / "hparams.yaml").read_text())
+    assert hparams["trainer"]["max_epochs"] == 2 and hparams["run_name"] == summary["name"]
 
 
 def test_a_run_started_without_overrides_is_named_so_when_continued_otherwise() -> None:
@@ -87,10 +91,6 @@ def test_a_run_started_without_overrides_is_named_so_when_continued_otherwise() 
         "This continues a run started with no overrides; this command adds trainer.max_epochs=2, so the run goes on "
         "that way. To continue it as it was set up, leave these out."
     )
-    assert summary["wall_time_s"] > 0 and summary["status"] == "finished" and summary["global_step"] == 8
-    # The whole config reaches the loggers: the CSV logger's hparams.yaml, as the continuing command resolved it.
-    hparams = yaml.safe_load((folder / "csv" / "hparams.yaml").read_text())
-    assert hparams["trainer"]["max_epochs"] == 2 and hparams["run_name"] == summary["name"]
 
 
 @pytest.mark.slow

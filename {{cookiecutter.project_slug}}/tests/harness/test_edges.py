@@ -230,6 +230,36 @@ def test_last_over_an_unreadable_checkpoint_stops_and_keeps_the_run(run) -> None
     assert (last.read_bytes(), run.summary(folder)) == before  # not overwritten, no attempt counted
 
 
+@pytest.mark.slow
+def test_a_refused_command_leaves_the_run_as_it_was(run) -> None:
+    # Refused before any work, in one sentence each: weights the model of the command cannot take (a model setting
+    # changed, or the network's code since the save), a ${...} that cannot be resolved. A continued run keeps its
+    # own config (eval.py and predict.py build its model from it); a new run's folder goes.
+    run("train.py", "trainer=cpu", *FAST)
+    (folder,) = run.folders()
+    last = folder / "checkpoints" / "last.ckpt"
+
+    def files() -> dict:
+        return {p.name: p.read_bytes() for p in [*(folder / ".hydra").iterdir(), folder / "summary.json", last]}
+
+    before = files()
+    unfit = f"{last} holds weights this model cannot take: it has net.6.weight, which this model has not (and 5 "
+    unfit += "more). It was saved with other model settings or code: give the model settings of the run that saved it "
+    unfit += "(its .hydra/config.yaml), or pass a checkpoint of this model."
+    unresolved = "seed=${oc.env:NOT_SET} cannot be resolved (Environment variable 'NOT_SET' not found): give seed a "
+    unresolved += "value, or set what it reads."
+    mistakes = [(["ckpt_path=last", "model.net.hidden=[32]"], unfit), (["seed=${oc.env:NOT_SET}"], unresolved)]
+    mistakes += [(["ckpt_path=last", "seed=${oc.env:NOT_SET}"], unresolved)]
+    for overrides, sentence in mistakes:
+        result = run("train.py", "trainer=cpu", *FAST, *overrides, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.endswith(f"ERROR: {sentence}\n"), result.stderr[-2000:]
+        assert run.folders() == [folder] and files() == before
+    result = run("eval.py", f"ckpt_path={last}", "trainer=cpu", "model.net.hidden=[32,16]", check=False)
+    assert "holds weights this model cannot take: its net.0.weight is [128, 64], this model's [32, 64]" in result.stderr
+    assert run.folders("eval") == [] and "Traceback" not in result.stderr
+
+
 def last_weights(runs: Runs) -> dict:
     (folder,) = runs.folders()
     return torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]

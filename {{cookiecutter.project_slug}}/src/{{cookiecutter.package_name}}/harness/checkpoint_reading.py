@@ -87,6 +87,20 @@ def _check_folder(folder: Path) -> dict:
     return torch.load(folder / "meta.pt", map_location="cpu", weights_only=True, mmap=True)
 
 
+def weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The name and shape of each weight in a checkpoint that check() has passed, tensors not read."""
+    if path.is_dir():
+        with open(path / ".metadata", "rb") as file:
+            saved = _MetadataUnpickler(file).load().state_dict_metadata
+        return {
+            name.removeprefix("state_dict."): tuple(entry.size)
+            for name, entry in saved.items()
+            if name.startswith("state_dict.") and isinstance(entry, dcp_metadata.TensorStorageMetadata)
+        }
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("state_dict", {})
+    return {name: tuple(tensor.shape) for name, tensor in state.items()}
+
+
 def reason(error: Exception) -> str:
     """Why torch.load failed, in words: an object safe loading refuses is not a truncated file."""
     refused = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", str(error))

@@ -103,6 +103,34 @@ def check_checkpoint(ckpt_path: str | None, needed_by: str | None = None) -> Non
         raise ConfigError(f"ckpt_path={ckpt_path} cannot be read safely: {why}; pass another checkpoint.") from None
 
 
+def check_weights_fit(model: Any, ckpt_path: str | None) -> None:
+    """Refuse, before any work, a checkpoint whose weights the model of this command cannot take (a model setting
+    changed on the command line, or the network's code since it was saved): Lightning would fail on loading it
+    with a traceback of every tensor that differs."""
+    if ckpt_path is None or not getattr(model, "strict_loading", True):  # a module that asks for partial loading
+        return
+    from {{cookiecutter.package_name}}.harness import checkpoint_reading
+
+    saved = checkpoint_reading.weight_shapes(Path(ckpt_path))
+    if not saved:  # a folder of another layout than model_parallel's: Lightning says what it finds
+        return
+    own = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    differences = [f"it has {name}, which this model has not" for name in saved if name not in own]
+    differences += [f"it lacks {name}, which this model has" for name in own if name not in saved]
+    differences += [
+        f"its {name} is {list(saved[name])}, this model's {list(shape)}"
+        for name, shape in own.items()
+        if name in saved and saved[name] != shape
+    ]
+    if differences:
+        more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
+        raise ConfigError(
+            f"{ckpt_path} holds weights this model cannot take: {differences[0]}{more}. It was saved with other model "
+            "settings or code: give the model settings of the run that saved it (its .hydra/config.yaml), or pass a "
+            "checkpoint of this model."
+        )
+
+
 def _checkpoint_given(ckpt_path: str | None, needed_by: str | None) -> None:
     if needed_by is not None and (not ckpt_path or not Path(ckpt_path).exists()):
         raise ConfigError(

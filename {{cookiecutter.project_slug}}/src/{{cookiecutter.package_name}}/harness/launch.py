@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from {{cookiecutter.package_name}}.harness import (
     checks,
@@ -110,8 +112,23 @@ def _slurm_run_id(job: str, runs: Path, resuming: bool) -> str:
     return f"{name}-{max(later, default=1) + 1}" if (runs / name).exists() else name
 
 
+# What this process found in each run folder before Hydra wrote this command's config into it: the earlier
+# config files of a run it continues ({} for a new folder). A command refused before any work puts them back.
+_FOUND: dict[Path, dict[str, bytes]] = {}
+
+
+def config_folder(subdir: str) -> str:
+    """`hydra.output_subdir` (`${config_folder:.hydra}` in configs/hydra/default.yaml), which Hydra reads just
+    before it writes the command's config there: the files there are kept first (in memory)."""
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    if folder not in _FOUND:  # read again later (Lightning's launcher), by then with this command's files
+        _FOUND[folder] = {p.name: p.read_bytes() for p in (folder / subdir).glob("*.yaml")}
+    return subdir
+
+
 # Used in configs/hydra/default.yaml and configs/trainer/ddp_multinode.yaml.
 OmegaConf.register_new_resolver("run_id", run_id, replace=True)
+OmegaConf.register_new_resolver("config_folder", config_folder, replace=True)
 OmegaConf.register_new_resolver("cluster", cluster.resolve, replace=True)
 
 
@@ -143,9 +160,13 @@ def main(
     def hydra_task(cfg: DictConfig) -> Any:
         console.quiet()  # again: jobs that a sweep's launcher (submitit) runs start here, not in main()
         _config_composed()
-        if (metrics := sweep_resume.earlier_launch(cfg)) is not None:  # a sweep's job that finished before
-            return metrics
-        return _run(task, _resolved(cfg, prepare))
+        output_dir = Path(HydraConfig.get().runtime.output_dir)
+        try:
+            if (metrics := sweep_resume.earlier_launch(cfg)) is not None:  # a sweep's job that finished before
+                return metrics
+            return _run(task, _resolved(cfg, prepare))
+        finally:
+            _FOUND.pop(output_dir, None)  # what it found is this command's to put back, not a later one's
 
     inherited = {RUN_ID_ENV: os.environ.get(RUN_ID_ENV)}  # set by a sweep that submitted this job, or torchrun's script
     try:
@@ -177,7 +198,11 @@ def _resolved(cfg: DictConfig, prepare: Callable[[DictConfig, list[str]], DictCo
         log.warning(difference)
     if "run_name" in cfg and cfg.run_name is None:  # e.g. "trainer=ddp lr=1e-3", across resumes too
         cfg.run_name = run_info.readable_name(run_info.merge(earlier, overrides))
-    resolve_except_env(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
+    try:
+        resolve_except_env(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
+    except ConfigError as error:  # a `${...}` that cannot be resolved: before any work
+        _leave_as_found(Path(HydraConfig.get().runtime.output_dir))
+        sys.exit(f"ERROR: {error}")
     if cfg.get("extras", {}).get("print_config") and cluster.global_rank() == 0:
         run_info.print_config(cfg)
     return cfg
@@ -218,13 +243,28 @@ def resolve_except_env(cfg: DictConfig) -> None:
     again, so the resolved config would resolve it a second time on use; here such text is escaped again.
     """
     from_env = [(parent, key, raw) for parent, key, raw in _raw_strings(cfg) if "${oc.env:" in raw]
-    OmegaConf.resolve(cfg)
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as error:
+        raise ConfigError(_unresolvable(cfg) or f"the config cannot be resolved: {error}") from None
     for parent, key, raw in _raw_strings(cfg):
         if "${" in raw:  # text that came out of an escape: keep it text
             parent[key] = raw.replace("${", "\\${")
     for parent, key, raw in from_env:
         number = _number(parent[key])
         parent[key] = raw if number is None else number
+
+
+def _unresolvable(cfg: DictConfig) -> str | None:
+    """The sentence naming the first setting whose `${...}` cannot be resolved (OmegaConf's error names none)."""
+    for parent, key, raw in _raw_strings(cfg):
+        try:
+            parent[key]
+        except OmegaConfBaseException as error:
+            name = parent._get_full_key(key)
+            reason = str(error).splitlines()[0].split(" raised while resolving interpolation: ")[-1].strip('"')
+            return f"{name}={raw} cannot be resolved ({reason}): give {name} a value, or set what it reads."
+    return None
 
 
 def _number(text: str) -> int | float | None:
@@ -309,10 +349,10 @@ def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig, report: b
     try:
         return task(cfg)
     except ConfigError as error:
-        _remove_if_nothing_saved(Path(cfg.paths.output_dir))
+        _leave_as_found(Path(cfg.paths.output_dir))
         sys.exit(f"ERROR: {error}" if report else 1)
     except InstantiationException as error:  # e.g. a mistyped _target_ or argument on the command line
-        _remove_if_nothing_saved(Path(cfg.paths.output_dir))
+        _leave_as_found(Path(cfg.paths.output_dir))
         details = " ".join(str(error).split())
         message = f"ERROR: the config names something that cannot be built: {details}. Check that override."
         sys.exit(message if report else 1)
@@ -334,12 +374,18 @@ def _report_errors(task: Callable[[DictConfig], Any], cfg: DictConfig, report: b
 BEFORE_TRAINING = {".hydra", "summary.json", "csv", "tensorboard", "wandb"}
 
 
-def _remove_if_nothing_saved(output_dir: Path) -> None:
-    """Leave no half-written run folder behind after a mistake found before training (in the config, or when
-    the data is set up). Only a folder holding nothing but what a run writes before training goes: one with a
-    checkpoint (a resumed run) or anything else (`hydra.run.dir` pointed somewhere of yours) stays."""
-    if not output_dir.is_dir():
+def _leave_as_found(output_dir: Path) -> None:
+    """Leave the run folder as this command found it after a mistake found before training (in the config, or
+    when the data is set up), by the process that started the run. A run it continued gets its own config files
+    back (eval.py and predict.py build its model from them). A new folder goes if it holds nothing but what a run
+    writes before training: one with a checkpoint or anything else (`hydra.run.dir` pointed somewhere of yours)
+    stays."""
+    found = _FOUND.pop(output_dir, None)
+    if found is None or not output_dir.is_dir():  # a rank that did not start the run
         return
-    if all(p.name in BEFORE_TRAINING or p.suffix == ".log" for p in output_dir.iterdir()):
+    if found:
+        for name, content in found.items():
+            (output_dir / ".hydra" / name).write_bytes(content)
+    elif all(p.name in BEFORE_TRAINING or p.suffix == ".log" for p in output_dir.iterdir()):
         if not any(output_dir.rglob("*.ckpt")):
             shutil.rmtree(output_dir, ignore_errors=True)

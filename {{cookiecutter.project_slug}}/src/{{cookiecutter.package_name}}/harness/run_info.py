@@ -12,8 +12,9 @@ import logging
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,23 @@ def use_training_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     for group in TRAINED_GROUPS:
         if group in keys or group not in trained:  # `model=other` on the command line: the user's choice
             continue
-        given = {k: OmegaConf.select(cfg, k) for k in keys if k.startswith(f"{group}.")}
+        given = {k: as_written(cfg, k) for k in keys if k.startswith(f"{group}.")}
         cfg[group] = trained[group]
         for name, value in given.items():
             OmegaConf.update(cfg, name, value, force_add=True)
     log.info(f"Model and data configs from the run that wrote the checkpoint: {run_config.parents[1]}")
     return cfg
+
+
+def as_written(cfg: DictConfig, dotted: str) -> Any:
+    """The value at `dotted` as the command line gave it: a `${...}` kept, to be resolved (or refused in one
+    sentence) with the rest of the config."""
+    parent, _, name = dotted.rpartition(".")
+    container = OmegaConf.select(cfg, parent)
+    node = container._get_node(name) if isinstance(container, DictConfig) else None
+    if node is None:
+        return OmegaConf.select(cfg, dotted)
+    return node if isinstance(node, DictConfig | ListConfig) else node._value()
 
 
 def use_training_run(cfg: DictConfig, overrides: list[str]) -> DictConfig:
