@@ -54,6 +54,8 @@ def test_folds_are_disjoint_cover_the_training_pool_and_leave_the_test_split_alo
         ({"num_folds": 1, "fold": 0}, "data.num_folds=1 leaves no fold to train on: give 2 or more"),
         ({"num_folds": 5}, "data.num_folds=5 needs data.fold, the fold that validates: 0 to 4"),
         ({"fold": 3}, "data.fold=3 needs data.num_folds, e.g. data.num_folds=5 data.fold=3."),
+        # more folds than examples: some would validate on nothing (and report accuracy 0)
+        ({"num_folds": 2000, "fold": 0}, "data.num_folds=2000 is more folds than the 1528 examples to cut into them"),
     ],
 )
 def test_a_fold_that_does_not_exist_is_refused_in_one_sentence(folds: dict, sentence: str) -> None:

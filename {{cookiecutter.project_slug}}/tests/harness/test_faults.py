@@ -149,6 +149,7 @@ BAD_INPUT = [
     (["trainer=gpu"], "no CUDA GPU is visible"),
     (["trainer=dp", "trainer.sync_batchnorm=true"], "trainer.sync_batchnorm=true cannot work under trainer=dp"),
     (["model.optimizer.lr=abc"], "model.optimizer.lr=abc must be a number: e.g. model.optimizer.lr=0.001."),
+    (["data.num_folds=5", "data.fold=1.5"], "data.fold=1.5 must be a whole number: e.g. data.fold=1."),
     (["trainer.max_epochs=three"], "trainer.max_epochs=three must be a number (model.scheduler.T_max takes its value)"),
     (["trainer.max_epoch=1"], "ERROR: trainer.max_epoch is not a key of the config: did you mean trainer.max_epochs=1"),
     (["model.optimzer.lr=1"], "model.optimzer.lr is not a key of the config: did you mean model.optimizer.lr=1?"),

@@ -329,6 +329,9 @@ def _check_node(node: Any, path: str) -> None:
             _check_node(value, f"{path}.{key}")
         elif isinstance(value, str) and parameters and key in parameters and _wants_number(parameters[key]):
             raise ConfigError(_not_a_number(f"{path}.{key}", value, parameters[key]))
+        elif isinstance(value, float) and parameters and key in parameters and _wants_whole(parameters[key]):
+            source = typed_as(f"{path}.{key}", value)
+            raise ConfigError(f"{source}={value} must be a whole number: e.g. {source}={int(value)}.")
 
 
 def _parameters(target: Any) -> dict[str, inspect.Parameter] | None:
@@ -356,6 +359,14 @@ def _wants_number(parameter: inspect.Parameter) -> bool:
     if isinstance(default, bool):
         return False
     return isinstance(default, int | float) or parameter.annotation in numbers
+
+
+def _wants_whole(parameter: inspect.Parameter) -> bool:
+    """A parameter that takes only whole numbers: an int default, or annotated int (or int | None)."""
+    default = parameter.default
+    if isinstance(default, int) and not isinstance(default, bool):
+        return True
+    return parameter.annotation in (int, "int", "int | None", int | None)
 
 
 def _not_a_number(key: str, value: str, parameter: inspect.Parameter) -> str:

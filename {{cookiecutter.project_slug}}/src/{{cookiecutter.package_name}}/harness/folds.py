@@ -21,6 +21,11 @@ def train_val_split(
     check_folds(num_folds, fold)
     if num_folds is None:
         return pool[num_val:], pool[:num_val]
+    if num_folds > len(pool):  # a fold without examples would validate on nothing
+        raise ConfigError(
+            f"data.num_folds={num_folds} is more folds than the {len(pool)} examples to cut into them: give at most "
+            f"{len(pool)}."
+        )
     parts = torch.tensor_split(pool, num_folds)
     return torch.cat(parts[:fold] + parts[fold + 1 :]), parts[fold]
 
