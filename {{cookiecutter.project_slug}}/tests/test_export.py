@@ -63,3 +63,15 @@ def test_the_gpt_exports_and_a_difference_above_tolerance_is_refused(run) -> Non
     refused = export(run, trained, "tolerance=-1", check=False)  # 0 is above it
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "model.pt2 computes up to 0 away from the checkpoint's network, above tolerance=-1" in refused.stderr
+    # Mistakes refused in one sentence before any work
+    mistakes = [
+        (["tolerance=abc"], "tolerance=abc must be a number: e.g. tolerance=1e-4."),
+        (["batch_size=1"], "batch_size=1 must be a whole number of 2 or more: the network is traced with that many"),
+        (["model=mlp", "data=digits"], "holds weights this model cannot take: it has net.tok_emb.weight, which this"),
+        (["model=mlp"], "model.num_classes=${data.num_classes} cannot be resolved (Interpolation key 'data.num_"),
+    ]
+    for overrides, sentence in mistakes:
+        refused = export(run, trained, *overrides, check=False)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert sentence in refused.stderr, refused.stderr[-2000:]
+    assert len(run.folders("export")) == 2  # the export above and the one above tolerance (its files kept to look at)

@@ -24,9 +24,17 @@ log = logging.getLogger(__name__)
 
 def export(cfg: DictConfig) -> dict[str, float]:
     checks.check_checkpoint(cfg.get("ckpt_path"), needed_by="export.py")
+    if not isinstance(cfg.tolerance, int | float) or isinstance(cfg.tolerance, bool):
+        raise checks.ConfigError(f"tolerance={cfg.tolerance} must be a number: e.g. tolerance=1e-4.")
+    if not isinstance(cfg.batch_size, int) or cfg.batch_size < 2:  # one size traced, another checked: 2 or more
+        raise checks.ConfigError(
+            f"batch_size={cfg.batch_size} must be a whole number of 2 or more: the network is traced with that many "
+            "inputs and checked with half of them, so that the exported batch size is left open; e.g. batch_size=8."
+        )
     import torch
 
     model = hydra.utils.instantiate(cfg.model)
+    checks.check_weights_fit(model, cfg.ckpt_path)
     consolidate.load_weights(model, cfg.ckpt_path)
     net = model.net.cpu().eval()
     datamodule = hydra.utils.instantiate(cfg.data)
