@@ -135,7 +135,7 @@ def run_to_end(runs: Runs, setup: Setup, *overrides: str, batch: int = 0) -> str
     console = runs.root / "console.txt"
     process = launch(runs, setup, *overrides, batch=batch, console=console)
     if process.wait(timeout=600) != 0:
-        return f"{' '.join(overrides)} failed: {console.read_text()[-2000:]}"
+        return f"{' '.join(overrides)} failed: {' / '.join(console.read_text().splitlines()[-8:])}"  # one row
     return ""
 
 
@@ -166,6 +166,9 @@ def run_cell(kill: Kill, root: Path, references: dict[str, dict]) -> tuple[dict,
         return {}, [f"the run did not stop within 2 minutes of {kill.how}"]
     (folder,) = runs.folders()
     reached = max(train_rows(folder), default=0)  # how far it got, to the last row written
+    time.sleep(1)  # no rank of it trains on (torchrun's, killed outright, did)
+    if max(train_rows(folder), default=0) != reached:
+        return {}, [f"the run went on after {kill.how}"]
     newest = resume.newest_checkpoint(folder)
     from_step = resume.saved_step(newest) if newest else 0
     if runs.summary(folder)["status"] == "finished" or from_step >= setup.steps:

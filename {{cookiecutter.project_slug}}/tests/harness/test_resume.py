@@ -40,11 +40,12 @@ def test_killed_run_resumes_bit_identical(run, tmp_path: Path, variant: list[str
 @pytest.mark.slow
 def test_kill_campaign_sample_loses_nothing(tmp_path: Path) -> None:
     # The campaign's other signals and continuations on another number of ranks or layout
-    # (tests/harness/kill_campaign.py; its --kills 100 run is the README's figure): SIGTERM on 2 ranks started by
-    # torchrun continued on 1; Ctrl-C on 1 before its first checkpoint continued on 2 (it starts again in its
-    # folder, with the run's samples per step); SIGKILL of the GPT sharded by FSDP2, continued tensor parallel.
-    kills = [Kill("torchrun 2", "SIGTERM", 94, "1 process"), Kill("1 process", "Ctrl-C", 9, "DDP 2")]
-    kills += [Kill("FSDP2 2", "SIGKILL", 44, "TP 2")]
+    # (tests/harness/kill_campaign.py; its --kills 100 run is the README's figure): SIGKILL of 2 ranks started by
+    # torchrun (its ranks end with it) continued on 1; Ctrl-C on 1 before its first checkpoint continued on 2 (it
+    # starts again in its folder, with the run's samples per step); SIGTERM of the GPT sharded by FSDP2, continued
+    # tensor parallel.
+    kills = [Kill("torchrun 2", "SIGKILL", 94, "1 process"), Kill("1 process", "Ctrl-C", 9, "DDP 2")]
+    kills += [Kill("FSDP2 2", "SIGTERM", 44, "TP 2")]
     lines = []
     assert campaign(kills, tmp_path, lines.append) == 0, "\n".join(lines)
     assert lines[-1].startswith("3 kills: 0 lost more than the checkpoint interval, 0 wrong final metrics")

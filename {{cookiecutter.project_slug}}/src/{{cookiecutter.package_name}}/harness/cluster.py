@@ -243,12 +243,16 @@ def stop_watching_requeue_signal() -> None:
 
 
 def end_with_launcher(launcher: int) -> None:
-    """End this process when `launcher`, its parent (rank zero, which Lightning's DDP launcher runs in), ends.
+    """End this process when `launcher`, its parent, ends: rank zero, which Lightning's DDP launcher runs in, or
+    torchrun's agent.
 
     Gap this fills: Lightning starts ranks 1.. as children of rank zero and does not end them when rank zero is
     killed (Ctrl-C, SIGKILL, a search stopped) while they are still starting: such a rank then waited for rank
     zero in torch's rendezvous for 30 minutes (its default timeout), holding its memory (seen after Ctrl-C of a
-    DDP search). Linux's parent-death signal ends it at once; elsewhere nothing changes.
+    DDP search). torchrun starts its ranks in a session of their own and ends them when it is stopped, but not
+    when it is killed outright (SIGKILL, the OOM killer): they trained on to the end, into the run folder that
+    `ckpt_path=last` was continuing (seen in the kill campaign). Linux's parent-death signal ends such a rank at
+    once; elsewhere nothing changes.
     """
     if not sys.platform.startswith("linux"):
         return

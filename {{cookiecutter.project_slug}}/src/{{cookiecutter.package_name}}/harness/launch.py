@@ -142,6 +142,8 @@ def main(
     and runs the task, handing the config over to the ranks it starts (`_run`). `prepare(cfg, overrides)` may change
     the composed config before it is resolved (eval.py takes the trained run's model and data)."""
     console.quiet()
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # a rank torchrun started: torchrun killed outright takes it along
+        cluster.end_with_launcher(os.getppid())
     handed_down = os.environ.get(RUN_CONFIG_ENV)
     if handed_down is not None and int(os.environ.get("LOCAL_RANK", "0")) > 0:
         _run_handed_down(task, Path(handed_down))
