@@ -2,7 +2,7 @@
 `ckpt_path=last`, sometimes on another number of ranks or another layout, and compared with the same run never
 stopped.
 
-    python tests/harness/kill_campaign.py --kills 100 --seed 0    # about 15 s a kill on 2 cores
+    python tests/harness/kill_campaign.py --kills 100 --seed 0    # about 20 s a kill on 2 cores
 
 A cell is a run (the digits on 1 process, on 2 DDP ranks started by Lightning or by torchrun; the GPT sharded by
 FSDP2 over 2 ranks, or tensor parallel over 2), a signal, the step it lands after, and what continues it: any run
@@ -13,7 +13,7 @@ from the newest checkpoint (losing at most the checkpoint interval) and ended at
 run never stopped, with every logged row kept, and with the same weights and validation metrics: bit for bit when
 continued as it started; otherwise, where floating-point sums are ordered differently, weights within 1e-4 and
 validation metrics within 1e-4 relative. That difference grows with the steps trained after the change (in the
-100-kill run of 2026-12-07: 5e-8 after 38 steps, 1e-6 after 214, 1.8e-5 at most); a step that took other samples
+100-kill runs of 2026-12-07: 5e-8 after 38 steps, 1e-6 after 214, 1.8e-5 at most); a step that took other samples
 shows at once (4e-2 after 196 steps, when epochs were not yet padded to whole steps: README, "Continuing on other
 hardware").
 tests/harness/test_resume.py runs a fixed sample of its cells.
