@@ -207,6 +207,24 @@ def test_load_from_checkpoint_builds_nothing_but_models_and_torch_classes(tmp_pa
     assert not marker.exists()
 
 
+def test_weights_of_an_older_network_are_refused_unless_the_module_migrates_them(tmp_path: Path) -> None:
+    from {{cookiecutter.package_name}}.harness.checks import check_weights_fit
+    from {{cookiecutter.package_name}}.models.classifier import Classifier
+    from {{cookiecutter.package_name}}.models.nets.mlp import MLP
+
+    class Renaming(Classifier):  # Lightning's way to read an older network's checkpoint
+        def on_load_checkpoint(self, checkpoint: dict) -> None:
+            checkpoint["state_dict"] = {k.replace("body.", "net."): v for k, v in checkpoint["state_dict"].items()}
+
+    optimizer = torch.optim.AdamW
+    model = Classifier(MLP(in_features=4, hidden=[8], num_classes=2), optimizer, num_classes=2)
+    older = {k.replace("net.", "body."): v for k, v in model.state_dict().items()}  # saved by the older code
+    torch.save({"state_dict": older}, tmp_path / "older.ckpt")
+    with pytest.raises(ConfigError, match="holds weights this model cannot take: it has body.0.weight, which this"):
+        check_weights_fit(model, str(tmp_path / "older.ckpt"))
+    check_weights_fit(Renaming(model.net, optimizer, num_classes=2), str(tmp_path / "older.ckpt"))
+
+
 def _module(run, command: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(run.project / "src")}
     return subprocess.run([sys.executable, *command], env=env, capture_output=True, text=True, cwd=run.project)

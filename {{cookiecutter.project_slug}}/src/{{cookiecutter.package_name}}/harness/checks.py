@@ -107,9 +107,19 @@ def check_weights_fit(model: Any, ckpt_path: str | None) -> None:
     """Refuse, before any work, a checkpoint whose weights the model of this command cannot take (a model setting
     changed on the command line, or the network's code since it was saved): Lightning would fail on loading it
     with a traceback of every tensor that differs."""
-    if ckpt_path is None or not getattr(model, "strict_loading", True):  # a module that asks for partial loading
-        return
+    import lightning as L
+
     from {{cookiecutter.package_name}}.harness import checkpoint_reading
+
+    # A module that asks for partial loading, or that changes what it loads (Lightning's way to read checkpoints of
+    # an older network: rename keys in on_load_checkpoint), is left to Lightning.
+    partial = not getattr(model, "strict_loading", True)
+    migrates = any(
+        getattr(type(model), hook, None) is not getattr(L.LightningModule, hook)
+        for hook in ("on_load_checkpoint", "load_state_dict", "_load_from_state_dict")
+    )
+    if ckpt_path is None or partial or migrates:
+        return
 
     saved = checkpoint_reading.weight_shapes(Path(ckpt_path))
     if not saved:  # a folder of another layout than model_parallel's: Lightning says what it finds
