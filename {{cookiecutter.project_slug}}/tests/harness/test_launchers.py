@@ -11,13 +11,15 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, PROJECT, readme_commands
+from helpers import FAST, PROJECT, in_background, readme_commands
 
 TORCHRUN = "torchrun --standalone --nproc-per-node=2 train.py trainer=ddp_multinode trainer.accelerator=cpu"
 MPIRUN = "mpirun -np 2 python train.py trainer=ddp_multinode trainer.accelerator=cpu"
@@ -97,6 +99,41 @@ def test_torchrun_ranks_share_one_folder_and_resume_exactly(tmp_path: Path) -> N
     folder = assert_one_run_then_resumed(tmp_path, TORCHRUN)
     # Named by torchrun's start, the same on every rank, sorting with the runs without a launcher (not a UUID).
     assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", folder.name), folder.name
+
+
+def processes_of(root: Path) -> list[int]:
+    """The processes whose PROJECT_ROOT is `root`: a run's ranks."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"PROJECT_ROOT={root}\0".encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:  # ended meanwhile, or not ours to read
+            pass
+    return found
+
+
+@needs_two_cores
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_torchrun_killed_outright_takes_its_ranks_along(tmp_path: Path) -> None:
+    # torchrun starts its ranks in a session of their own: a SIGKILL of torchrun's process group (or the OOM killer)
+    # left them training to the end, into the folder a `ckpt_path=last` then continued (the kill campaign's find).
+    long = [*EXACT, "trainer.max_epochs=5000"]  # left alone, it trains for minutes
+    words = [sys.executable, "-m", "torch.distributed.run", *shlex.split(TORCHRUN)[1:], *long]
+    env = {**os.environ, "PROJECT_ROOT": str(tmp_path), "PYTHONPATH": str(PROJECT / "src")}
+    process = in_background(words, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("logs/train/runs/*/checkpoints/last.ckpt")):  # training, after its first epoch
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    assert len(processes_of(tmp_path)) == 3  # torchrun and its 2 ranks
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 5
+    while processes_of(tmp_path):
+        assert time.monotonic() < deadline, f"ranks left running: {processes_of(tmp_path)}"
+        time.sleep(0.05)
 
 
 @needs_two_cores

@@ -11,10 +11,10 @@ import pytest
 import torch
 from helpers import DDP, EXACT, MID_EPOCH, assert_resumes_bit_identical, csv_rows, kill_during_next_save, saved, start
 from kill_campaign import Kill, campaign
-from lightning.pytorch.loggers import CSVLogger
 
 from {{cookiecutter.package_name}}.harness import resume
 from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import LastCheckpoint
+from {{cookiecutter.package_name}}.harness.loggers.csv_logger import CSVLogger
 from {{cookiecutter.package_name}}.harness.strategies import atomic_checkpoint_io
 
 SPAWN = ["trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2"]
@@ -40,12 +40,11 @@ def test_killed_run_resumes_bit_identical(run, tmp_path: Path, variant: list[str
 @pytest.mark.slow
 def test_kill_campaign_sample_loses_nothing(tmp_path: Path) -> None:
     # The campaign's other signals and continuations on another number of ranks or layout
-    # (tests/harness/kill_campaign.py; its --kills 100 run is the README's figure): SIGKILL of 2 ranks started by
-    # torchrun (its ranks end with it) continued on 1; Ctrl-C on 1 before its first checkpoint continued on 2 (it
-    # starts again in its folder, with the run's samples per step); SIGTERM of the GPT sharded by FSDP2, continued
-    # tensor parallel.
-    kills = [Kill("torchrun 2", "SIGKILL", 94, "1 process"), Kill("1 process", "Ctrl-C", 9, "DDP 2")]
-    kills += [Kill("FSDP2 2", "SIGTERM", 44, "TP 2")]
+    # (tests/harness/kill_campaign.py; its --kills 100 run is the README's figure): SIGTERM of 2 ranks started by
+    # torchrun continued on 1; Ctrl-C on 1 before its first checkpoint continued on 2 (it starts again in its
+    # folder, with the run's samples per step); SIGKILL of the GPT sharded by FSDP2, continued tensor parallel.
+    kills = [Kill("torchrun 2", "SIGTERM", 94, "1 process"), Kill("1 process", "Ctrl-C", 9, "DDP 2")]
+    kills += [Kill("FSDP2 2", "SIGKILL", 44, "TP 2")]
     lines = []
     assert campaign(kills, tmp_path, lines.append) == 0, "\n".join(lines)
     assert lines[-1].startswith("3 kills: 0 lost more than the checkpoint interval, 0 wrong final metrics")
@@ -127,14 +126,19 @@ def test_ckpt_path_last_continues_a_run_stopped_before_its_first_checkpoint(tmp_
     assert resume.latest_run(tmp_path) == older
 
 
-def test_logged_rows_reach_the_disk_before_each_checkpoint(tmp_path: Path) -> None:
+def test_logged_rows_reach_the_disk_with_each_checkpoint(tmp_path: Path) -> None:
     # Killed right after a save, a run continues after it: a row still in the CSV logger's buffer would be lost
-    # (the 100-kill run: metrics.csv without the row of step 59, after a SIGKILL that followed the save at step 60).
+    # (the 100-kill runs: metrics.csv without the row of step 239, after a SIGKILL that followed the save at step
+    # 240). Rows logged before the save, and the step's own row, which Lightning logs just after it.
     logger = CSVLogger(tmp_path, name="csv", version="", flush_logs_every_n_steps=100)
-    logger.log_metrics({"train/loss": 1.0}, step=59)
+    logger.log_metrics({"train/loss": 1.0}, step=234)
     assert not (tmp_path / "csv" / "metrics.csv").exists()
     LastCheckpoint(str(tmp_path)).on_save_checkpoint(SimpleNamespace(loggers=[logger]), None, {})
-    assert "59" in (tmp_path / "csv" / "metrics.csv").read_text()
+    assert "234" in (tmp_path / "csv" / "metrics.csv").read_text()
+    logger.log_metrics({"train/loss": 1.0}, step=239)
+    assert "239" in (tmp_path / "csv" / "metrics.csv").read_text()
+    logger.log_metrics({"train/loss": 1.0}, step=244)  # and buffered again after it
+    assert "244" not in (tmp_path / "csv" / "metrics.csv").read_text()
 
 
 def test_atomic_checkpoint_io_clears_what_a_killed_write_left_and_refuses_storage_options(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import csv
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.utilities import rank_zero_only
 
 
 class _AppendingWriter(ExperimentWriter):
@@ -61,7 +62,24 @@ class _AppendingWriter(ExperimentWriter):
 
 
 class CSVLogger(LightningCSVLogger):
-    """Lightning's CSVLogger, appending to the run's metrics.csv instead of deleting it."""
+    """Lightning's CSVLogger, appending to the run's metrics.csv instead of deleting it; the row logged right after
+    a checkpoint is saved goes to disk at once (`write_next_row`)."""
+
+    _write_next_row = False
+
+    def write_next_row(self) -> None:
+        """Called at each checkpoint save (harness/callbacks/last_checkpoint.py). Lightning logs a step's row after
+        the callbacks' on_train_batch_end, where the checkpoint of that step is saved: a run killed between that row
+        and the next flush continues after the checkpoint, and the row would be lost for good (a 100-kill run's
+        one failure, step 239 of a save at 240)."""
+        self._write_next_row = True
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        super().log_metrics(metrics, step)
+        if self._write_next_row:
+            self._write_next_row = False
+            self.save()
 
     @property
     @rank_zero_experiment
