@@ -97,8 +97,7 @@ def weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
             for name, entry in saved.items()
             if name.startswith("state_dict.") and isinstance(entry, dcp_metadata.TensorStorageMetadata)
         }
-    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("state_dict", {})
-    return {name: tuple(tensor.shape) for name, tensor in state.items()}
+    return {name: tuple(tensor.shape) for name, tensor in check(path).get("state_dict", {}).items()}
 
 
 def reason(error: Exception) -> str:
