@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -134,16 +135,17 @@ def readme_commands() -> list[str]:
 # Kill and resume (README, "Resume")
 
 
-def start(run, *overrides: str, console: Path | None = None) -> subprocess.Popen:
-    """train.py in the background; what it prints goes to the file `console`, if given."""
+def start(run, *overrides: str, console: Path | None = None, launcher: Sequence[str] = ()) -> subprocess.Popen:
+    """train.py in the background, in its own process group, started by `launcher` (`-m torch.distributed.run
+    ...`) or alone; what it prints is added to the file `console`, if given."""
     env = dict(os.environ, PROJECT_ROOT=str(run.root), PYTHONPATH=str(run.project / "src"))
-    with open(console or os.devnull, "w") as output:  # the process keeps its own copy of the file open
+    with open(console or os.devnull, "a") as output:  # the process keeps its own copy of the file open
         return in_background(
-            [sys.executable, str(run.project / "train.py"), *overrides],
+            [sys.executable, *launcher, str(run.project / "train.py"), *overrides],
             cwd=run.project,
             env=env,
             stdout=output,
-            stderr=output,
+            stderr=subprocess.STDOUT,
         )
 
 

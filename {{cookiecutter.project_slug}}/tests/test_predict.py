@@ -15,6 +15,7 @@ import pytest
 import torch
 from helpers import DDP, FAST, PROJECT, TINY_GPT, Runs, needs, readme_commands
 
+from {{cookiecutter.package_name}}.harness.callbacks.prediction_writer import in_input_order
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 from {{cookiecutter.package_name}}.harness.data import read_inputs
 from {{cookiecutter.package_name}}.models.classifier import Classifier
@@ -78,6 +79,19 @@ def test_predicts_every_input_in_order_as_the_checkpoint_computes(run, trained: 
 def test_ddp_ranks_write_one_whole_ordered_file(run, trained: Path) -> None:
     assert all(option in RANKS for option in DDP) and "predictions=npz" in RANKS  # arrays, the README's second form
     assert_the_checkpoints_predictions(predict(run, RANKS, trained), trained)
+
+
+def test_the_ranks_shares_come_back_in_input_order_each_input_once() -> None:
+    # rank 0 predicted inputs 0, 2 and 0 again (a padding sampler), rank 1 input 1, rank 2 none (3 inputs, 3 ranks)
+    shares = [
+        (torch.tensor([0, 2, 0]), {"class": torch.tensor([7, 9, 7]), "text": ["a", "c", "a"]}),
+        (torch.tensor([1]), {"class": torch.tensor([8]), "text": ["b"]}),
+        (torch.tensor([], dtype=torch.long), {}),
+    ]
+    ordered = in_input_order(shares, inputs=3)
+    assert ordered["class"].tolist() == [7, 8, 9] and ordered["text"] == ["a", "b", "c"]
+    with pytest.raises(RuntimeError, match="predictions came back for 3 of 4 inputs: nothing written"):
+        in_input_order(shares, inputs=4)
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # helpers.py, when run as a script
-from helpers import DDP, SHARDED, Runs, in_background, weights  # noqa: E402
+from helpers import DDP, SHARDED, Runs, start, weights  # noqa: E402
 
 from {{cookiecutter.package_name}}.harness import resume  # noqa: E402
 
@@ -117,16 +117,12 @@ def draw(rng: random.Random) -> Kill:
 
 
 def launch(runs: Runs, setup: Setup, *overrides: str, batch: int = 0, console: Path) -> subprocess.Popen:
-    """train.py in the background, in its own process group, as `setup` starts it (with the example's batch per
-    rank, or `batch`); its output to `console`."""
+    """train.py in the background, as `setup` starts it (with the example's batch per rank, or `batch`); its
+    output to `console`."""
     torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"] if setup.torchrun else []
-    command = [sys.executable, *torchrun, str(runs.project / "train.py")]
     example = EXAMPLES[setup.example]
-    command += [*setup.trainer, *example.overrides, f"data.batch_size={batch or example.batch}", *EVERYWHERE]
-    command += overrides
-    env = dict(os.environ, PROJECT_ROOT=str(runs.root), PYTHONPATH=str(runs.project / "src"))
-    with console.open("a") as output:  # the process keeps its own copy of the file open
-        return in_background(command, cwd=runs.project, env=env, stdout=output, stderr=subprocess.STDOUT)
+    options = [*setup.trainer, *example.overrides, f"data.batch_size={batch or example.batch}", *EVERYWHERE]
+    return start(runs, *options, *overrides, console=console, launcher=torchrun)
 
 
 def run_to_end(runs: Runs, setup: Setup, *overrides: str, batch: int = 0) -> str:

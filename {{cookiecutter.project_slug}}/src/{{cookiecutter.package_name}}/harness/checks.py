@@ -363,20 +363,25 @@ def _not_a_parameter(key: str, value: Any, target: str, parameters: dict[str, in
     return f"{key}={value} is not a parameter of {target}, which takes {', '.join(parameters) or 'none'}."
 
 
+# A parameter's annotation that takes whole numbers only, or any number (as a type, or as text under
+# `from __future__ import annotations`)
+WHOLE = (int, "int", int | None, "int | None")
+NUMBERS = (*WHOLE, float, "float", float | None, "float | None")
+
+
 def _wants_number(parameter: inspect.Parameter) -> bool:
-    numbers = (int, float, "int", "float", "float | None", "int | None")
     default = parameter.default
     if isinstance(default, bool):
         return False
-    return isinstance(default, int | float) or parameter.annotation in numbers
+    return isinstance(default, int | float) or parameter.annotation in NUMBERS
 
 
 def _wants_whole(parameter: inspect.Parameter) -> bool:
     """A parameter that takes only whole numbers: an int default, or annotated int (or int | None)."""
     default = parameter.default
-    if isinstance(default, int) and not isinstance(default, bool):
-        return True
-    return parameter.annotation in (int, "int", "int | None", int | None)
+    if isinstance(default, bool):
+        return False
+    return isinstance(default, int) or parameter.annotation in WHOLE
 
 
 def _not_a_number(key: str, value: str, parameter: inspect.Parameter) -> str:
