@@ -128,4 +128,7 @@ def test_a_missing_or_malformed_file_is_refused_in_one_sentence(run, trained: Pa
     assert result.stderr.strip().splitlines()[-1].startswith("ERROR: ") and refusals["y.npz"] in result.stderr
     other = run("predict.py", f"ckpt_path={trained}", "data.predict_path=x.npz", "predictions=json", check=False)
     assert "ERROR: predict.py writes a .csv, .parquet or .npz file, not predictions.json: " in other.stderr
+    np.savez(tmp_path / "one.npz", x=np.zeros((1, 64)))  # fewer inputs than ranks: Lightning's sampler asserts
+    fewer = run("predict.py", f"ckpt_path={trained}", f"data.predict_path={tmp_path / 'one.npz'}", *DDP, check=False)
+    assert "holds 1 input, fewer than the 2 ranks that would share them: predict on fewer ranks" in fewer.stderr
     assert run.folders("predict") == [] and list(run.root.rglob("predictions.csv")) == []  # nothing written

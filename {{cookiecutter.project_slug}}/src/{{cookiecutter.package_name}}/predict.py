@@ -9,10 +9,12 @@ import importlib.util
 import warnings
 from pathlib import Path
 
+import lightning as L
 from omegaconf import DictConfig
 
 from {{cookiecutter.package_name}}.harness import checks, consolidate, launch, run_info
 from {{cookiecutter.package_name}}.harness.build import build
+from {{cookiecutter.package_name}}.harness.callbacks.step_seeding import data_parallel_size
 
 
 def predict(cfg: DictConfig) -> str:
@@ -29,12 +31,28 @@ def predict(cfg: DictConfig) -> str:
         raise checks.ConfigError("predictions=parquet needs pyarrow: pip install -e '.[parquet]'.")
     datamodule, model, trainer = build(cfg)
     datamodule.setup("predict")  # a missing or malformed file is refused here, before any rank starts
+    _check_every_rank_has_inputs(cfg, datamodule, trainer)
     checks.check_weights_fit(model, cfg.ckpt_path)
     ckpt_path = consolidate.as_trainer_loads_it(cfg.ckpt_path, trainer, Path(cfg.paths.output_dir))
     # Lightning asks for the training callbacks whenever a checkpoint is loaded; predicting needs none of them.
     warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be provided")
     trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True, return_predictions=False)
     return cfg.callbacks.prediction_writer.path
+
+
+def _check_every_rank_has_inputs(cfg: DictConfig, datamodule: L.LightningDataModule, trainer: L.Trainer) -> None:
+    """Lightning's predict sampler fails with a bare assertion on a rank left without inputs."""
+    try:
+        inputs = len(datamodule.predict_dataloader().dataset)
+    except TypeError:  # a dataset of no known length: Lightning shares it out as it streams
+        return
+    ranks = data_parallel_size(trainer)
+    if inputs < ranks:
+        held = "1 input" if inputs == 1 else f"{inputs} inputs"
+        raise checks.ConfigError(
+            f"data.predict_path={cfg.data.predict_path} holds {held}, fewer than the {ranks} ranks that would "
+            "share them: predict on fewer ranks, e.g. trainer=cpu."
+        )
 
 
 def main() -> None:
