@@ -49,10 +49,11 @@ OWN_LOGGER = "logger={{ cookiecutter.logger }}"
 OFFLINE = {"WANDB_MODE": "offline"}
 
 
-def needs(module: str):
-    """Import a logger's module, or skip a test about that logger on a render that does not install it."""
-    package = module.split(".")[0]
-    return pytest.importorskip(module, reason=f'{package} is an optional extra: pip install -e ".[{package}]"')
+def needs(module: str, extra: str = ""):
+    """Import an optional extra's module, or skip a test about it on a render that does not install it; `extra`
+    names the extra where it is not the package's own name (pyproject.toml's optional-dependencies)."""
+    extra = extra or module.split(".")[0]
+    return pytest.importorskip(module, reason=f'{module} is in an optional extra: pip install -e ".[{extra}]"')
 
 
 class Runs:

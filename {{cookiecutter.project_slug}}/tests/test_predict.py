@@ -48,7 +48,7 @@ def predict(run: Runs, command: str, trained: Path) -> tuple[list[int], torch.Te
         arrays = np.load(written)  # no pickle: arrays of numbers
         return arrays["class"].tolist(), torch.tensor(arrays["probability"])
     if written.suffix == ".parquet":
-        rows = needs("pyarrow.parquet").read_table(written).to_pylist()
+        rows = needs("pyarrow.parquet", "parquet").read_table(written).to_pylist()
     else:
         with open(written) as file:
             rows = list(csv.DictReader(file))
@@ -71,7 +71,7 @@ def assert_the_checkpoints_predictions(written: tuple[list[int], torch.Tensor], 
 @pytest.mark.parametrize("table", ["csv", "parquet"])
 def test_predicts_every_input_in_order_as_the_checkpoint_computes(run, trained: Path, table: str) -> None:
     if table == "parquet":
-        needs("pyarrow")  # the parquet extra
+        needs("pyarrow", "parquet")
     assert_the_checkpoints_predictions(predict(run, f"{ONE_PROCESS} predictions={table}", trained), trained)
 
 
