@@ -9,8 +9,10 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.loops import training_epoch_loop
 from lightning.pytorch.loops.training_epoch_loop import _TrainingEpochLoop
 from lightning.pytorch.trainer.connectors.logger_connector import result
+from lightning.pytorch.utilities import signature_utils
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from {{cookiecutter.package_name}}.harness import cluster, step_overhead
@@ -65,13 +67,29 @@ def fit(cut: bool) -> tuple[dict, dict, list[str]]:
 
 def test_the_cut_steps_compute_what_lightnings_own_do(monkeypatch) -> None:
     monkeypatch.setattr(result._ResultMetric, "to", step_overhead._move_record)  # Lightning's own first
+    monkeypatch.setattr(training_epoch_loop, "is_param_in_hook_signature", signature_utils.is_param_in_hook_signature)
     weights, logged, calls = fit(cut=False)
     step_overhead.log_without_moves()
+    step_overhead.signatures_read_once()
     assert result._ResultMetric.to is step_overhead._move_record_if_elsewhere
     cut_weights, cut_logged, cut_calls = fit(cut=True)
     assert all(torch.equal(weights[name], cut_weights[name]) for name in weights)
     assert cut_logged == logged and "train/loss_epoch" in logged
     assert cut_calls == calls and len(calls) == 2 * 12  # both hooks, every step of 2 epochs x 6
+
+
+def test_a_step_signature_is_read_once_a_function_and_answered_as_lightning_does() -> None:
+    step_overhead.signatures_read_once()
+    answer = training_epoch_loop.is_param_in_hook_signature  # what the training loop asks before every step
+
+    class WithoutIndex(Regression):
+        def training_step(self, batch: list[torch.Tensor]) -> torch.Tensor:
+            return super().training_step(batch, 0)
+
+    for model, takes_index in [(Regression(), True), (WithoutIndex(), False)]:
+        lightnings = signature_utils.is_param_in_hook_signature(model.training_step, "batch_idx", min_args=2)
+        for _ in range(2):  # the second answer from memory: a bound method is a new object each time
+            assert answer(model.training_step, "batch_idx", min_args=2) is takes_index is lightnings
 
 
 def test_hooks_a_callback_leaves_empty_are_skipped_and_its_own_kept() -> None:

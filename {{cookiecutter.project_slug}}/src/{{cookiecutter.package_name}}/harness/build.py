@@ -11,8 +11,8 @@ Gaps this fills:
 - A LightningModule's network, optimizer and scheduler, built by Hydra, are no plain values for its hyperparameters:
   their configs are kept there instead, for `load_from_checkpoint` (harness/hparams.py).
 - Lightning's per-step bookkeeping (a profiler's context around every hook call, every callback's every hook,
-  `self.log` moving its record each call) is cut where its answer cannot change during a run
-  (harness/step_overhead.py).
+  `self.log` moving its record each call, the step method's signature read again) is cut where its answer
+  cannot change during a run (harness/step_overhead.py).
 - Lightning logs the LightningModule's arguments, not the config that made the run: the whole config goes into
   every logger (harness/loggers/config.py).
 """
@@ -52,5 +52,6 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **profiler)
     step_overhead.skip_empty_hooks(trainer.callbacks)  # the Trainer's own callbacks (progress bar, ...) too
     step_overhead.log_without_moves()
+    step_overhead.signatures_read_once()
     log_config(trainer, cfg)  # the whole config in every logger
     return datamodule, model, trainer

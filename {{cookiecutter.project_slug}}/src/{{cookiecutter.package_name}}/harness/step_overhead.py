@@ -16,14 +16,20 @@ plain PyTorch's 7.2 M before these):
   sixth of bare Lightning's step); `log_without_moves` returns at once when the record's tensors are already
   there. Every move to another device goes through the same method and moves the tensors it checks, so a
   record whose tensors are on the device has everything else there too.
+- Before every training, validation and prediction step Lightning reads the step method's signature again
+  (`inspect.getfullargspec`, ~10 µs: does it take `batch_idx`?), though a function's parameters cannot change:
+  `signatures_read_once` keeps each answer for the function it was about.
 """
 
 import contextlib
+from collections.abc import Hashable
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.loops import evaluation_loop, prediction_loop, training_epoch_loop
 from lightning.pytorch.profilers import PassThroughProfiler
 from lightning.pytorch.trainer.connectors.logger_connector import result
+from lightning.pytorch.utilities import signature_utils
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 _NOTHING = contextlib.nullcontext()  # reusable, and re-entrant: hooks nest
@@ -74,3 +80,22 @@ def _move_record_if_elsewhere(record: result._ResultMetric, *args: Any, **kwargs
 def log_without_moves() -> None:
     """`self.log` without moving a record that is already on the logged value's device (once a process)."""
     result._ResultMetric.to = _move_record_if_elsewhere
+
+
+_answers: dict[tuple, bool] = {}
+
+
+def _is_param_in_hook_signature(hook: Any, param: str, explicit: bool = False, min_args: int | None = None) -> bool:
+    # A bound method is made anew at each lookup; the function it binds is the same one every step
+    key = (getattr(hook, "__func__", hook), param, explicit, min_args)
+    if not isinstance(key[0], Hashable):  # a callable object that cannot be a key: read each time, as Lightning
+        return signature_utils.is_param_in_hook_signature(hook, param, explicit, min_args)
+    if key not in _answers:
+        _answers[key] = signature_utils.is_param_in_hook_signature(hook, param, explicit, min_args)
+    return _answers[key]
+
+
+def signatures_read_once() -> None:
+    """The step loops' signature checks answered once a step function (once a process)."""
+    for loop in (training_epoch_loop, evaluation_loop, prediction_loop):
+        loop.is_param_in_hook_signature = _is_param_in_hook_signature
