@@ -156,7 +156,7 @@ def test_preempted_job_requeues_and_resumes_in_its_folder(slurm_cluster, cluster
     assert (resumed["global_step"], resumed["epochs"]) == (reference["global_step"], reference["epochs"])
     if one_node:  # one rank where there were two, the same samples in every step
         assert "MEMBER: 2/2" in log and "MEMBER: 1/1" in log
-        assert "Continuing on 1 data-parallel ranks: batch 8 per rank x 2 accumulated = the 16 samples per" in log
+        assert "Continuing on 1 data-parallel rank: batch 8 per rank x 2 accumulated = the 16 samples per" in log
         assert resumed["world_size"] == 1
         for name in ("val/loss", "val/acc"):
             assert resumed["metrics"][name] == pytest.approx(reference["metrics"][name], rel=1e-4), name

@@ -297,7 +297,7 @@ def test_a_run_continued_on_another_number_of_ranks_takes_the_same_samples_per_s
     two_then_one = Runs(tmp_path / "2-then-1")
     two_then_one("train.py", *ranks[2], *plain, "data.batch_size=8", "+trainer.max_steps=3")
     result = two_then_one("train.py", *ranks[1], *plain, "data.batch_size=8", "+trainer.max_steps=6", "ckpt_path=last")
-    line = "Continuing on 1 data-parallel ranks: batch 8 per rank x 2 accumulated = the 16 samples per optimizer step"
+    line = "Continuing on 1 data-parallel rank: batch 8 per rank x 2 accumulated = the 16 samples per optimizer step"
     assert line in result.stdout + result.stderr
 
     one_then_two = Runs(tmp_path / "1-then-2")  # and with worker processes: their snapshots move too
@@ -307,6 +307,7 @@ def test_a_run_continued_on_another_number_of_ranks_takes_the_same_samples_per_s
     before = one_then_two.summary(folder)
     refused = one_then_two("train.py", *ranks[2], *plain, "data.batch_size=16", "ckpt_path=last", check=False)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "(16 per rank x 1 rank x 1 accumulated): on 2 ranks that is 8 per rank" in refused.stderr
     assert "that is 8 per rank, which a batch of 16 does not divide: add data.batch_size=8" in refused.stderr
     assert one_then_two.summary(folder) == before  # refused before any work
     one_then_two("train.py", *ranks[2], *plain, "data.batch_size=8", "+trainer.max_steps=6", "ckpt_path=last")

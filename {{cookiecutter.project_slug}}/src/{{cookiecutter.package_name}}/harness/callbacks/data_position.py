@@ -65,8 +65,8 @@ class DataPosition(Callback):
                 f"step cannot be kept: run it on {ranks} as before, or leave out ckpt_path to start a new run."
             )
         total = ranks * batch * accumulate
-        where = f"{ckpt_path} was trained with {total} samples per optimizer step ({batch} per rank x {ranks} ranks x "
-        where += f"{accumulate} accumulated)"
+        where = f"{ckpt_path} was trained with {total} samples per optimizer step "
+        where += f"({batch} per rank x {_ranks(ranks)} x {accumulate} accumulated)"
         if total % now_ranks:
             raise ConfigError(
                 f"{where}, which {now_ranks} ranks cannot share evenly: continue on a number of ranks that divides "
@@ -82,9 +82,9 @@ class DataPosition(Callback):
             )
         trainer.accumulate_grad_batches = share // now_batch
         rank_zero_info(
-            f"Continuing on {now_ranks} data-parallel ranks: batch {now_batch} per rank x "
+            f"Continuing on {_ranks(now_ranks, 'data-parallel ')}: batch {now_batch} per rank x "
             f"{trainer.accumulate_grad_batches} accumulated = the {total} samples per optimizer step of the run "
-            f"({batch} per rank x {ranks} ranks x {accumulate})."
+            f"({batch} per rank x {_ranks(ranks)} x {accumulate})."
         )
         fit = saved.get("loops", {}).get("fit_loop", {})
         at_epoch_end = fit.get("epoch_loop.batch_progress", {}).get("is_last_batch", False)
@@ -155,3 +155,7 @@ def _move_loader(state: dict, samples: int, batches: int, workers: int | None = 
             state[key] = (batches - 1) % workers  # the next batch comes from the next worker, as in the run
         elif isinstance(value, dict):
             _move_loader(value, samples, batches, workers)
+
+
+def _ranks(count: int, kind: str = "") -> str:
+    return f"{count} {kind}rank" + ("" if count == 1 else "s")
