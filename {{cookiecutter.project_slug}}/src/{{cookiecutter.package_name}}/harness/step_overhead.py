@@ -22,7 +22,7 @@ plain PyTorch's 7.2 M before these):
 """
 
 import contextlib
-from collections.abc import Hashable
+from types import FunctionType
 from typing import Any
 
 import lightning as L
@@ -87,9 +87,10 @@ _answers: dict[tuple, bool] = {}
 
 def _is_param_in_hook_signature(hook: Any, param: str, explicit: bool = False, min_args: int | None = None) -> bool:
     # A bound method is made anew at each lookup; the function it binds is the same one every step
-    key = (getattr(hook, "__func__", hook), param, explicit, min_args)
-    if not isinstance(key[0], Hashable):  # a callable object that cannot be a key: read each time, as Lightning
+    function = getattr(hook, "__func__", hook)
+    if not isinstance(function, FunctionType):  # another kind of callable: read each time, as Lightning does
         return signature_utils.is_param_in_hook_signature(hook, param, explicit, min_args)
+    key = (function, param, explicit, min_args)
     if key not in _answers:
         _answers[key] = signature_utils.is_param_in_hook_signature(hook, param, explicit, min_args)
     return _answers[key]
