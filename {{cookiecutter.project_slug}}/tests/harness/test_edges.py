@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed.checkpoint as dcp
-from helpers import FAST, OFFLINE, OWN_LOGGER, Runs
+from helpers import DDP, FAST, OFFLINE, OWN_LOGGER, Runs
 
 from {{cookiecutter.package_name}}.harness import checkpoint_reading, consolidate
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
@@ -318,6 +318,25 @@ def test_a_run_continued_on_another_number_of_ranks_takes_the_same_samples_per_s
         got = last_weights(runs)
         worst = max((got[name] - value).abs().max().item() for name, value in expected.items())
         assert worst < 1e-5, (runs.root.name, worst)
+
+
+@pytest.mark.slow
+def test_with_dropout_a_run_continued_on_another_number_of_ranks_ends_as_near_as_its_masks_allow(tmp_path) -> None:
+    # Dropout masks are drawn by each rank's place in the data (README, "Continuing on other hardware"), so on another
+    # number of ranks they differ, and so do the weights; the samples of each step do not. 2 epochs of 79 steps,
+    # 3 of them on 2 ranks. Measured: val/loss 0.2812 against 0.2746 (2.4 %), val/acc 0.9145 against 0.9071; the
+    # same run from another seed: 0.2245 (18 %).
+    options = ["model.net.dropout=0.1", "logger=csv", "test=false", "trainer.deterministic=true"]
+    options += ["trainer.max_epochs=2"]
+    straight = Runs(tmp_path / "straight")
+    straight("train.py", "trainer=cpu", *options, "data.batch_size=16")
+    moved = Runs(tmp_path / "2-then-1")
+    moved("train.py", *DDP, *options, "data.batch_size=8", "+trainer.max_steps=3")
+    moved("train.py", "trainer=cpu", *options, "data.batch_size=8", "ckpt_path=last")
+    (expected,), (got,) = ([runs.summary(folder) for folder in runs.folders()] for runs in (straight, moved))
+    assert got["global_step"] == expected["global_step"] == 158
+    assert got["metrics"]["val/loss"] == pytest.approx(expected["metrics"]["val/loss"], rel=0.1)
+    assert got["metrics"]["val/acc"] == pytest.approx(expected["metrics"]["val/acc"], abs=0.03)
 
 
 @pytest.mark.slow
