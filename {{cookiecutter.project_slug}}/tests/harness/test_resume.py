@@ -5,7 +5,6 @@ import os
 import signal
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -126,19 +125,38 @@ def test_ckpt_path_last_continues_a_run_stopped_before_its_first_checkpoint(tmp_
     assert resume.latest_run(tmp_path) == older
 
 
-def test_logged_rows_reach_the_disk_with_each_checkpoint(tmp_path: Path) -> None:
-    # Killed right after a save, a run continues after it: a row still in the CSV logger's buffer would be lost
-    # (the 100-kill runs: metrics.csv without the row of step 239, after a SIGKILL that followed the save at step
-    # 240). Rows logged before the save, and the step's own row, which Lightning logs just after it.
+def test_each_checkpoint_reaches_the_disk_after_the_rows_it_continues_from(tmp_path: Path) -> None:
+    # Killed right after a save, a run continues after it: a row not yet on disk then is lost for good (the kill
+    # campaign: metrics.csv without step 99, SIGKILL just after the save at step 100, whose row Lightning logs after
+    # the callbacks). At every save, every row up to the saved step is in metrics.csv, and each row once.
+    import lightning as L
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    def steps_on_disk() -> list[int]:
+        return [int(row["step"]) for row in csv_rows(tmp_path) if row.get("train/loss")]
+
+    class Logging(BoringModel):
+        def training_step(self, batch, batch_idx):
+            output = super().training_step(batch, batch_idx)
+            self.log("train/loss", output["loss"])
+            return output
+
+    class Checked(LastCheckpoint):
+        seen: list[tuple[int, list[int]]] = []
+
+        def _save_checkpoint(self, trainer, filepath):
+            super()._save_checkpoint(trainer, filepath)
+            self.seen.append((trainer.global_step, steps_on_disk()))
+
     logger = CSVLogger(tmp_path, name="csv", version="", flush_logs_every_n_steps=100)
-    logger.log_metrics({"train/loss": 1.0}, step=234)
-    assert not (tmp_path / "csv" / "metrics.csv").exists()
-    LastCheckpoint(str(tmp_path)).on_save_checkpoint(SimpleNamespace(loggers=[logger]), None, {})
-    assert "234" in (tmp_path / "csv" / "metrics.csv").read_text()
-    logger.log_metrics({"train/loss": 1.0}, step=239)
-    assert "239" in (tmp_path / "csv" / "metrics.csv").read_text()
-    logger.log_metrics({"train/loss": 1.0}, step=244)  # and buffered again after it
-    assert "244" not in (tmp_path / "csv" / "metrics.csv").read_text()
+    trainer = L.Trainer(
+        max_steps=7, limit_train_batches=5, limit_val_batches=1, num_sanity_val_steps=0, log_every_n_steps=1,
+        logger=logger, callbacks=[Checked(str(tmp_path), every_n_train_steps=2)], enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu",
+    )  # fmt: skip
+    trainer.fit(Logging())
+    assert Checked.seen == [(step, list(range(step))) for step in (2, 4, 5, 6, 7)]  # every 2 steps, and epoch ends
+    assert steps_on_disk() == list(range(7))
 
 
 def test_atomic_checkpoint_io_clears_what_a_killed_write_left_and_refuses_storage_options(tmp_path: Path) -> None:

@@ -26,8 +26,8 @@ class ModelCheckpoint(callbacks.ModelCheckpoint):
         # after it, so rows still buffered (CSVLogger writes every flush_logs_every_n_steps) would be lost for good.
         for logger in trainer.loggers:
             logger.save()
-            if hasattr(logger, "write_next_row"):  # this step's own row comes after this save (harness/loggers)
-                logger.write_next_row()
+            if hasattr(logger, "write_row_before_checkpoint"):  # this step's own row, logged after the save
+                logger.write_row_before_checkpoint(trainer)
 
 
 class LastCheckpoint(ModelCheckpoint):

@@ -14,8 +14,10 @@ fit's global step to it), and that row adds to the fit's rows.
 """
 
 import csv
+from typing import Any
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.fabric.utilities.apply_func import convert_tensors_to_scalars
 from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_only
@@ -62,24 +64,34 @@ class _AppendingWriter(ExperimentWriter):
 
 
 class CSVLogger(LightningCSVLogger):
-    """Lightning's CSVLogger, appending to the run's metrics.csv instead of deleting it; the row logged right after
-    a checkpoint is saved goes to disk at once (`write_next_row`)."""
+    """Lightning's CSVLogger, appending to the run's metrics.csv instead of deleting it; a training step's row goes to
+    disk before that step's checkpoint does (`write_row_before_checkpoint`)."""
 
-    _write_next_row = False
+    _written_early: tuple[int, dict] | None = None
 
-    def write_next_row(self) -> None:
-        """Called at each checkpoint save (harness/callbacks/last_checkpoint.py). Lightning logs a step's row after
-        the callbacks' on_train_batch_end, where the checkpoint of that step is saved: a run killed between that row
-        and the next flush continues after the checkpoint, and the row would be lost for good (a 100-kill run's
-        one failure, step 239 of a save at 240)."""
-        self._write_next_row = True
+    @rank_zero_only
+    def write_row_before_checkpoint(self, trainer: Any) -> None:
+        """Called as a checkpoint is saved (harness/callbacks/last_checkpoint.py). Saved at a training step's end, the
+        checkpoint reaches disk before Lightning logs that step's row (it logs after every callback's
+        on_train_batch_end): a run killed in between continues after the checkpoint, and the row was lost for good
+        (the kill campaign: metrics.csv without step 99 after a SIGKILL that followed the save at step 100). So the
+        row is written here, first, and Lightning's own log of it a moment later is not written twice."""
+        row = _row_of_this_training_step(trainer)
+        if row is None:
+            return
+        step, metrics = row
+        self.log_metrics(metrics, step)
+        self.save()
+        self._written_early = row
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if self._written_early is not None:
+            early_step, early = self._written_early
+            self._written_early = None
+            if step == early_step and metrics.keys() <= early.keys():
+                return  # the row written before the checkpoint; keys it lacked (a hook logging later) are written
         super().log_metrics(metrics, step)
-        if self._write_next_row:
-            self._write_next_row = False
-            self.save()
 
     @property
     @rank_zero_experiment
@@ -88,3 +100,25 @@ class CSVLogger(LightningCSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+def _row_of_this_training_step(trainer: Any) -> tuple[int, dict] | None:
+    """The (step, metrics) Lightning is about to log at the end of this training step, as
+    `_LoggerConnector.update_train_step_metrics` will; None outside a training step's end or where it logs nothing."""
+    loop = trainer.fit_loop.epoch_loop
+    progress = loop.batch_progress.total
+    if not trainer.training or progress.processed != progress.completed + 1:
+        return None  # not between a training step and its row: at an epoch's or a validation's end it is logged
+    if trainer.fit_loop._should_accumulate() and trainer.lightning_module.automatic_optimization:
+        return None
+    connector = trainer._logger_connector
+    if not (connector.should_update_logs or trainer.fast_dev_run):
+        return None
+    metrics = convert_tensors_to_scalars(connector.metrics["log"])
+    if not metrics:
+        return None
+    step = metrics.pop("step", None)
+    if step is None:
+        metrics.setdefault("epoch", trainer.current_epoch)
+        step = loop._batches_that_stepped
+    return int(step), metrics
