@@ -285,19 +285,23 @@ def last_weights(runs: Runs) -> dict:
 
 @pytest.mark.slow
 def test_a_run_continued_on_another_number_of_ranks_takes_the_same_samples_per_step(tmp_path: Path) -> None:
-    # 16 samples per optimizer step: 1 rank x 16, or 2 ranks x 8; 3 steps, then 3 more on the other number of
-    # ranks, mid-epoch (79 steps in one). Dropout off: what is left to differ is the order of floating-point sums.
-    # Measured: 1.3e-7 (2 then 1), 8e-8 (1 then 2); continued on the wrong samples (the next epoch's): 1.2e-2.
-    ranks = {1: ["trainer=cpu"], 2: ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]}
+    # 16 samples per optimizer step: 1 rank x 16, 2 ranks x 8 or 4 ranks x 4; 3 steps, then more on another number
+    # of ranks, mid-epoch (79 steps in one). Dropout off: what is left to differ is the order of floating-point sums.
+    # Measured: 1.3e-7 (2 then 4 then 1), 1.5e-8 (1 then 2); continued on the wrong samples (the next epoch's): 1.2e-2.
+    ranks = {n: ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={n}"] for n in (2, 4)}
+    ranks[1] = ["trainer=cpu"]  # 4 ranks on a 2-core machine share its cores (checks.py allows twice the cores)
     plain = ["model.net.dropout=0", "logger=csv", "test=false", "trainer.deterministic=true"]
     straight = Runs(tmp_path / "straight")
     straight("train.py", *ranks[1], *plain, "data.batch_size=16", "+trainer.max_steps=6")
     expected = last_weights(straight)
 
-    two_then_one = Runs(tmp_path / "2-then-1")
-    two_then_one("train.py", *ranks[2], *plain, "data.batch_size=8", "+trainer.max_steps=3")
-    result = two_then_one("train.py", *ranks[1], *plain, "data.batch_size=8", "+trainer.max_steps=6", "ckpt_path=last")
-    line = "Continuing on 1 data-parallel rank: batch 8 per rank x 2 accumulated = the 16 samples per optimizer step"
+    two_four_one = Runs(tmp_path / "2-then-4-then-1")
+    two_four_one("train.py", *ranks[2], *plain, "data.batch_size=8", "+trainer.max_steps=3")
+    result = two_four_one("train.py", *ranks[4], *plain, "data.batch_size=4", "+trainer.max_steps=5", "ckpt_path=last")
+    line = "Continuing on 4 data-parallel ranks: batch 4 per rank x 1 accumulated = the 16 samples per optimizer step"
+    assert line in result.stdout + result.stderr
+    result = two_four_one("train.py", *ranks[1], *plain, "data.batch_size=4", "+trainer.max_steps=6", "ckpt_path=last")
+    line = "Continuing on 1 data-parallel rank: batch 4 per rank x 4 accumulated = the 16 samples per optimizer step"
     assert line in result.stdout + result.stderr
 
     one_then_two = Runs(tmp_path / "1-then-2")  # and with worker processes: their snapshots move too
@@ -312,7 +316,7 @@ def test_a_run_continued_on_another_number_of_ranks_takes_the_same_samples_per_s
     assert one_then_two.summary(folder) == before  # refused before any work
     one_then_two("train.py", *ranks[2], *plain, "data.batch_size=8", "+trainer.max_steps=6", "ckpt_path=last")
 
-    for runs in (two_then_one, one_then_two):
+    for runs in (two_four_one, one_then_two):
         (folder,) = runs.folders()
         assert runs.summary(folder)["global_step"] == 6
         got = last_weights(runs)

@@ -136,7 +136,7 @@ def corrupt_checkpoint(run) -> str:
 BAD_INPUT = [
     (["trainer=nonexistent"], "Could not find 'trainer/nonexistent'"),
     (["trainer.devices=0"], "trainer.devices=0 must be a positive count"),
-    (["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=512"], "more CPU processes than this machine's"),
+    (["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=512"], "asks for 512 CPU processes on this machine's"),
     (["data.batch_size=-8"], "data.batch_size=-8 must be a whole number of 1 or more"),
     (["data.batch_size=lots"], "data.batch_size=lots must be a whole number of 1 or more"),
     (["data.num_workers=-1"], "data.num_workers=-1 must be a whole number of 0 or more"),

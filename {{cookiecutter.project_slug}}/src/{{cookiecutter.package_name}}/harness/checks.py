@@ -179,10 +179,13 @@ def check_trainer(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"trainer.devices={devices} must be a positive count, -1 or auto: e.g. trainer.devices=1."
             )
-        if accelerator == "cpu" and count > (os.cpu_count() or 1):
+        cores = os.cpu_count() or 1
+        # Processes that share the cores train the same, slower: twice as many rehearse a larger layout (a run
+        # continued on 4 ranks from 2, on a 2-core laptop); more is a typo that would start hundreds of processes.
+        if accelerator == "cpu" and count > 2 * cores:
             raise ConfigError(
-                f"trainer.devices={count} asks for more CPU processes than this machine's {os.cpu_count()} cores: "
-                f"use trainer.devices={os.cpu_count()} or fewer."
+                f"trainer.devices={count} asks for {count} CPU processes on this machine's {cores} cores: use "
+                f"trainer.devices={cores} or fewer (up to {2 * cores} share the cores, slower, to rehearse a layout)."
             )
         gpus = torch.cuda.device_count()
         if accelerator in ("gpu", "cuda") and count > gpus:
