@@ -6,7 +6,8 @@ stopped.
 
 A cell is a run (the digits on 1 process, on 2 DDP ranks started by Lightning or by torchrun; the GPT sharded by
 FSDP2 over 2 ranks, or tensor parallel over 2), a signal, the step it lands after, and what continues it: any run
-of the same example (a sharded GPT also on 1 process, gathered whole; a GPT saved whole not sharded: refused, README).
+of the same example (the digits also on 4 ranks; a sharded GPT also on 1 process, gathered whole; a GPT saved whole
+not sharded: refused, README).
 It prints a row per kill and a summary line. A kill passes when the run was still training when the signal
 landed (its summary.json not finished, its newest checkpoint short of the last step), the continuation started
 from the newest checkpoint (losing at most the checkpoint interval) and ended at the same step and epoch as the
@@ -82,7 +83,9 @@ SETUPS = {
     "FSDP2 2": Setup("gpt", SHARDED, 2, 116, sharded=True),
     # tensor parallel continues to within rounding of the run never stopped (tests/harness/test_model_parallel.py)
     "TP 2": Setup("gpt", [*SHARDED, "trainer.strategy.tensor_parallel_size=2"], 1, 232, sharded=True, bit_exact=False),
-    # only continuing a run: a GPT run is killed sharded, and continued also on one rank, sharded or not
+    # only continuing a run: the digits also on 4 ranks (on 2 cores they share them: harness/checks.py), a GPT run
+    # killed sharded also on one rank, sharded or not
+    "DDP 4": Setup("digits", [*DDP[:2], "trainer.devices=4"], 4, 80),
     "FSDP2 1": Setup("gpt", [*SHARDED[:2], "trainer.devices=1"], 1, 232, sharded=True),
     "GPT 1 process": Setup("gpt", ["trainer=cpu"], 1, 232),
 }
