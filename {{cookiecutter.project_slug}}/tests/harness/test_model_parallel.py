@@ -63,14 +63,15 @@ def test_sharded_gpt_killed_mid_epoch_resumes_bit_identical(run, tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_tensor_parallel_gpt_killed_mid_epoch_resumes_to_the_same_metrics(run, tmp_path: Path) -> None:
-    # Same step and validation metrics (to 5 digits) as a run never stopped; the weights differ by float rounding
-    # (2.4e-7 measured; 2e-3 while the attention had a key bias, whose gradient, 0 in theory, AdamW turned into
-    # steps of the learning rate's size). Not bit-identical: FSDP2 above is.
+def test_tensor_parallel_gpt_killed_mid_epoch_resumes_bit_identical(run, tmp_path: Path) -> None:
+    # The copies of whole parameters each rank of the group holds (norms, embeddings, a row-parallel layer's bias)
+    # drift a rounding apart and are made equal at every save, their AdamW moments too: loaded from one copy, the
+    # continued run holds what the run never stopped holds (before: 2.4e-7 apart; 2e-3 while the attention had a
+    # key bias, whose gradient, 0 in theory, AdamW turned into steps of the learning rate's size).
     # 40 steps an epoch (of 116 with one data-parallel group): killed in the second, after the checkpoint at 50
     # with dropout: each tensor-parallel group draws one mask, the same again after the resume
     sharded = [*GPT_SMALL, *TENSOR_PARALLEL, *MID_EPOCH, "model.net.dropout=0.1"]
-    assert_resumes_bit_identical(run, tmp_path, *sharded, kill_at=50, weights_within=1e-5)
+    assert_resumes_bit_identical(run, tmp_path, *sharded, kill_at=50)
 
 
 @pytest.mark.slow

@@ -10,11 +10,12 @@ final place, over the previous one's files, so a job killed while saving (a pree
 last.ckpt half old, half new. Here every rank writes into `.<name>.partial/`; once all have finished, rank zero
 moves the previous checkpoint aside to `.<name>.old`, the new one into place, and removes the old one. A kill
 between those two renames leaves `.<name>.old`, which harness/resume.py still finds.
-- Tensor parallelism keeps a GPT's embeddings and norms whole on every rank of a tensor-parallel group, and
-  nothing in Lightning or torch checks that those copies stay equal: a random draw that differs between the
-  ranks (dropout seeded by global rank) silently trains different models in one. Before every checkpoint,
-  each group's copies are compared with its first rank's: float rounding (1e-7 after a few steps) is copied
-  away, a real difference stops the run in one sentence.
+- Tensor parallelism keeps a GPT's embeddings, norms and row-parallel biases whole on every rank of a
+  tensor-parallel group, and nothing in Lightning or torch checks that those copies stay equal: a random draw
+  that differs between the ranks (dropout seeded by global rank) silently trains different models in one. Before
+  every checkpoint, each group's copies are compared with its first rank's: float rounding (1e-7 after a few
+  steps) is copied away, with the copies' optimizer state, a real difference stops the run in one sentence. The
+  checkpoint keeps one copy, so a run continued from it holds what the run never stopped holds: bit for bit.
 """
 
 from pathlib import Path
@@ -68,16 +69,23 @@ class ModelParallel(ModelParallelStrategy):
         if self._tensor_parallel_size in (1, "auto") or self.lightning_module is None:
             return 0.0
         group = self.device_mesh["tensor_parallel"].get_group()
+        optimizers = self.lightning_module.trainer.optimizers if self.lightning_module._trainer else []
         names, differences = [], []
         for name, parameter in self.lightning_module.named_parameters():
-            if isinstance(parameter, DTensor) and "tensor_parallel" in (parameter.device_mesh.mesh_dim_names or ()):
-                continue  # split over the group: each rank holds a different part
-            local = parameter.to_local() if isinstance(parameter, DTensor) else parameter
+            if _split_over_tensor_parallel(parameter):
+                continue  # each rank holds a different part (a row-parallel layer's bias is a whole copy on each)
+            local = _local(parameter)
             first = local.detach().clone()
             dist.broadcast(first, group=group, group_src=0)
             names.append(name)
             differences.append((local - first).abs().max() if local.numel() else local.new_zeros(()))
             local.copy_(first)
+            # And its optimizer state (AdamW's moments), which the checkpoint keeps once: continued from it, every
+            # rank holds the first rank's, so the run never stopped must too, or it is not continued exactly.
+            for optimizer in optimizers:
+                for value in optimizer.state.get(parameter, {}).values():
+                    if isinstance(value, torch.Tensor) and _local(value).shape == local.shape and value.dim():
+                        dist.broadcast(_local(value), group=group, group_src=0)
         largest = torch.stack(differences).double() if differences else torch.zeros(1, dtype=torch.float64)
         dist.all_reduce(largest, op=dist.ReduceOp.MAX)  # every rank decides alike: a rank alone would hang the save
         worst = int(largest.argmax())
@@ -88,3 +96,14 @@ class ModelParallel(ModelParallelStrategy):
                 "data-parallel rank (harness/callbacks/step_seeding.py) or one generator for the whole group."
             )
         return float(largest.max())
+
+
+def _local(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a DTensor, or the tensor itself."""
+    return tensor.to_local() if isinstance(tensor, DTensor) else tensor
+
+
+def _split_over_tensor_parallel(tensor: torch.Tensor) -> bool:
+    if not isinstance(tensor, DTensor) or "tensor_parallel" not in (tensor.device_mesh.mesh_dim_names or ()):
+        return False
+    return not tensor.placements[tensor.device_mesh.mesh_dim_names.index("tensor_parallel")].is_replicate()
