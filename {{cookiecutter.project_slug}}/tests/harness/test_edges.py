@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -25,6 +26,7 @@ import torch.distributed.checkpoint as dcp
 from helpers import DDP, FAST, OFFLINE, OWN_LOGGER, Runs
 
 from {{cookiecutter.package_name}}.harness import checkpoint_reading, consolidate
+from {{cookiecutter.package_name}}.harness.callbacks.data_position import DataPosition
 from {{cookiecutter.package_name}}.harness.checks import ConfigError
 
 SHARDED = ["trainer=model_parallel", "trainer.accelerator=cpu"]
@@ -286,11 +288,14 @@ def last_weights(runs: Runs) -> dict:
 @pytest.mark.slow
 def test_a_run_continued_on_another_number_of_ranks_takes_the_same_samples_per_step(tmp_path: Path) -> None:
     # 16 samples per optimizer step: 1 rank x 16, 2 ranks x 8 or 4 ranks x 4; 3 steps, then more on another number
-    # of ranks, mid-epoch (79 steps in one). Dropout off: what is left to differ is the order of floating-point sums.
+    # of ranks, mid-epoch. Dropout off: what is left to differ is the order of floating-point sums.
     # Measured: 1.3e-7 (2 then 4 then 1), 1.5e-8 (1 then 2); continued on the wrong samples (the next epoch's): 1.2e-2.
     ranks = {n: ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={n}"] for n in (2, 4)}
     ranks[1] = ["trainer=cpu"]  # 4 ranks on a 2-core machine share its cores (checks.py allows twice the cores)
+    # Epochs of 4 steps (limit_train_batches counts batches per rank: 16 on 1 rank accumulating 4), so the run
+    # crosses an epoch's end on 4 ranks; kept as 4 on 1 rank it would have made epochs of 1 step.
     plain = ["model.net.dropout=0", "logger=csv", "test=false", "trainer.deterministic=true"]
+    plain += ["+trainer.limit_train_batches=4"]
     straight = Runs(tmp_path / "straight")
     straight("train.py", *ranks[1], *plain, "data.batch_size=16", "+trainer.max_steps=6")
     expected = last_weights(straight)
@@ -302,6 +307,8 @@ def test_a_run_continued_on_another_number_of_ranks_takes_the_same_samples_per_s
     assert line in result.stdout + result.stderr
     result = two_four_one("train.py", *ranks[1], *plain, "data.batch_size=4", "+trainer.max_steps=6", "ckpt_path=last")
     line = "Continuing on 1 data-parallel rank: batch 4 per rank x 4 accumulated = the 16 samples per optimizer step"
+    assert line in result.stdout + result.stderr
+    line = "Counting the run's batches per rank on these ranks: trainer.limit_train_batches 4 -> 16."
     assert line in result.stdout + result.stderr
 
     one_then_two = Runs(tmp_path / "1-then-2")  # and with worker processes: their snapshots move too
@@ -322,6 +329,28 @@ def test_a_run_continued_on_another_number_of_ranks_takes_the_same_samples_per_s
         got = last_weights(runs)
         worst = max((got[name] - value).abs().max().item() for name, value in expected.items())
         assert worst < 1e-5, (runs.root.name, worst)
+
+
+def test_counts_of_batches_per_rank_count_the_same_samples_on_other_ranks() -> None:
+    # Lightning counts these settings in batches per rank: kept as numbers on other ranks, an epoch of the run's 10
+    # steps became 5 (checked by hand: 15 steps where 20 were asked). Fractions of an epoch need no change.
+    saved = {"callbacks": {"DataPosition": {"data_parallel_size": 2, "batch_size": 8, "accumulate": 1}}}
+    every = {"limit_train_batches": 1.0, "val_check_interval": 1.0, "limit_val_batches": 1.0, "limit_test_batches": 1.0}
+
+    def trainer(devices: int, **settings) -> SimpleNamespace:
+        return SimpleNamespace(strategy=None, num_nodes=1, num_devices=devices, accumulate_grad_batches=1, **settings)
+
+    one = trainer(1, **every | {"limit_train_batches": 10, "val_check_interval": 5, "limit_val_batches": 3})
+    DataPosition(8).plan(saved, one, "last.ckpt")  # accumulating 2
+    assert (one.limit_train_batches, one.val_check_interval, one.limit_val_batches) == (20, 10, 6)
+    assert (one.accumulate_grad_batches, one.limit_test_batches) == (2, 1.0)
+    four = trainer(4, **every | {"limit_train_batches": 10, "limit_val_batches": 3})
+    DataPosition(4).plan(saved, four, "last.ckpt")  # a batch of 4 a rank is one step's share: the same counts
+    assert (four.accumulate_grad_batches, four.limit_train_batches, four.limit_val_batches) == (1, 10, 3)
+
+    saved["callbacks"]["DataPosition"]["accumulate"] = 2  # 32 a step: on 4 ranks of 8, half the batches a step
+    with pytest.raises(ConfigError, match=r"limit_train_batches=5 counts batches per rank, which would be 2.5 on 4"):
+        DataPosition(8).plan(saved, trainer(4, **every | {"limit_train_batches": 5}), "last.ckpt")
 
 
 @pytest.mark.slow

@@ -9,8 +9,10 @@ every R-th sample (harness/resumable_loader.py): optimizer step k takes samples 
 the global batch (batch per rank x ranks x accumulated batches), whatever R is. So keeping G, and moving each
 rank to the same place in the permutation, continues with the same samples in every step:
 - every checkpoint records the ranks, the batch per rank and the accumulation it was trained with;
-- `plan`, before any work, keeps G on this command's ranks and batch by changing the accumulation, or refuses in
-  one sentence where that cannot be done;
+- `plan`, before any work, keeps G on this command's ranks and batch by changing the accumulation, and the
+  settings Lightning counts in batches per rank (`trainer.limit_train_batches=10`, an int `val_check_interval`,
+  `limit_val_batches`, `limit_test_batches`) so that they count what they counted, or refuses in one sentence
+  where that cannot be done;
 - `on_load_checkpoint` moves the loader's saved place and the epoch's batch counters to the new ranks.
 And on any number, where `trainer.max_steps` is set (Lightning 2.6): a run it stopped in the middle of an epoch
 saved that epoch as done, so Lightning went on in that epoch but gave the sampler the next epoch's order; and a run
@@ -21,6 +23,7 @@ takes the same samples too).
 Added to every training run by harness/resume.py rather than by a config: without it this would be silent again.
 """
 
+from fractions import Fraction
 from typing import Any
 
 import lightning as L
@@ -86,6 +89,25 @@ class DataPosition(Callback):
             f"{trainer.accumulate_grad_batches} accumulated = the {total} samples per optimizer step of the run "
             f"({batch} per rank x {_ranks(ranks)} x {accumulate})."
         )
+        # Lightning counts these in batches per rank: kept as counts, an epoch of the run's 10 steps became 5.
+        per_step = Fraction(trainer.accumulate_grad_batches, accumulate)  # training batches per optimizer step
+        per_rank = Fraction(ranks * batch, now_ranks * now_batch)  # evaluation batches for the same samples
+        scale = {"limit_train_batches": per_step, "val_check_interval": per_step}
+        scale |= {"limit_val_batches": per_rank, "limit_test_batches": per_rank}
+        changed = []
+        for name, factor in scale.items():
+            value = getattr(trainer, name)
+            if isinstance(value, int) and factor != 1:
+                if (value * factor).denominator != 1:
+                    raise ConfigError(
+                        f"{where}, and trainer.{name}={value} counts batches per rank, which would be "
+                        f"{float(value * factor):g} on {_ranks(now_ranks)} with a batch of {now_batch}: give it as a "
+                        f"fraction of an epoch (e.g. trainer.{name}=0.5), or continue on {ranks} ranks as before."
+                    )
+                setattr(trainer, name, int(value * factor))
+                changed.append(f"trainer.{name} {value} -> {getattr(trainer, name)}")
+        if changed:
+            rank_zero_info(f"Counting the run's batches per rank on these ranks: {', '.join(changed)}.")
         fit = saved.get("loops", {}).get("fit_loop", {})
         at_epoch_end = fit.get("epoch_loop.batch_progress", {}).get("is_last_batch", False)
         loaders = [] if at_epoch_end else fit.get("state_dict", {}).get("combined_loader") or []
