@@ -353,6 +353,21 @@ def test_counts_of_batches_per_rank_count_the_same_samples_on_other_ranks() -> N
         DataPosition(8).plan(saved, trainer(4, **every | {"limit_train_batches": 5}), "last.ckpt")
 
 
+def test_the_ranks_of_a_tensor_parallel_group_count_their_one_batch_once(monkeypatch) -> None:
+    # They train on the same samples: train/samples_per_sec (and MFU) counted each rank's, twice the truth at tp=2.
+    from {{cookiecutter.package_name}}.harness.callbacks import throughput
+
+    logged = {}
+    module = SimpleNamespace(log=lambda name, value, **options: logged.update({name: value}))
+    tensor_parallel = SimpleNamespace(_tensor_parallel_size=2)
+    trainer = SimpleNamespace(strategy=tensor_parallel, num_nodes=1, num_devices=2, world_size=2, global_step=10)
+    trainer.log_every_n_steps = 10
+    monkeypatch.setattr(throughput.time, "perf_counter", lambda: 2.0)  # 2 s since the clock started at 0
+    meter = throughput.Throughput()
+    meter.on_train_batch_end(trainer, module, None, torch.zeros(64, 3), 9)
+    assert logged == {"train/samples_per_sec": 32.0}  # 64 samples in 2 s, on the group's 2 ranks
+
+
 @pytest.mark.slow
 def test_with_dropout_a_run_continued_on_another_number_of_ranks_ends_as_near_as_its_masks_allow(tmp_path) -> None:
     # Dropout masks are drawn by each rank's place in the data (README, "Continuing on other hardware"), so on another

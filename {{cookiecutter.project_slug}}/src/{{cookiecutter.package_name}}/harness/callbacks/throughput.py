@@ -19,6 +19,8 @@ from lightning.fabric.utilities.throughput import get_available_flops
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.data import extract_batch_size
 
+from {{cookiecutter.package_name}}.harness.callbacks.step_seeding import data_parallel_size
+
 
 class Throughput(Callback):
     def __init__(self, tokens_per_sample: int | None = None) -> None:
@@ -51,8 +53,9 @@ class Throughput(Callback):
         if trainer.global_step % trainer.log_every_n_steps or trainer.global_step == self._logged_step:
             return
         self._logged_step = trainer.global_step
-        # Every rank trains on as many samples per step (DistributedSampler), so all ranks together:
-        samples_per_sec = trainer.world_size * self._samples / (time.perf_counter() - self._start)
+        # Every data-parallel rank trains on as many samples per step (DistributedSampler); the ranks of a
+        # tensor-parallel group share theirs, so all of them together count once (world_size counted them twice):
+        samples_per_sec = data_parallel_size(trainer) * self._samples / (time.perf_counter() - self._start)
         module.log("train/samples_per_sec", samples_per_sec, prog_bar=True, on_step=True, on_epoch=False)
         if self.tokens_per_sample:
             module.log("train/tokens_per_sec", samples_per_sec * self.tokens_per_sample, on_step=True, on_epoch=False)
