@@ -72,10 +72,6 @@ class Setup:
     steps: int  # to the end of the run, with the example's batch per rank
     torchrun: bool = False  # ranks started by torchrun, not by Lightning
     sharded: bool = False  # saves a checkpoint folder (model_parallel), not a file
-    # Continued as it started, it ends bit for bit as the run never stopped; tensor parallel only after SIGKILL: the
-    # save of a graceful stop makes the ranks' copies of the whole parameters equal (harness/strategies/
-    # model_parallel.py) at a step where the run never stopped leaves them a rounding apart.
-    exact_after_a_stop_that_saves: bool = True
 
 
 TORCHRUN_DDP = ["trainer=ddp_multinode", "trainer.accelerator=cpu"]
@@ -85,7 +81,7 @@ SETUPS = {
     "DDP 2": Setup("digits", DDP, 2, 158),
     "torchrun 2": Setup("digits", TORCHRUN_DDP, 2, 158, torchrun=True),
     "FSDP2 2": Setup("gpt", SHARDED, 2, 116, sharded=True),
-    "TP 2": Setup("gpt", TENSOR_PARALLEL, 1, 232, sharded=True, exact_after_a_stop_that_saves=False),
+    "TP 2": Setup("gpt", TENSOR_PARALLEL, 1, 232, sharded=True),
     # only continuing a run: the digits also on 4 ranks (on 2 cores they share them: harness/checks.py), a GPT run
     # killed sharded also on one rank, sharded or not
     "DDP 4": Setup("digits", [*DDP[:2], "trainer.devices=4"], 4, 80),
@@ -191,8 +187,7 @@ def run_cell(kill: Kill, root: Path, references: dict[str, dict]) -> tuple[dict,
         problems.append(f"ended at step {got['global_step']}, not {expected['global_step']}")
     a, b = weights(folder), weights(expected["folder"])
     row["weights"] = max((a[name] - b[name]).abs().max().item() for name in b)
-    exact = never_stopped(kill.continued) == never_stopped(kill.run)  # continued as it started
-    exact = exact and (setup.exact_after_a_stop_that_saves or kill.how == "SIGKILL")
+    exact = never_stopped(kill.continued) == never_stopped(kill.run)  # continued as it started: bit for bit
     for name in example.metrics:
         a, b = got["metrics"][name], expected["metrics"][name]
         if abs(a - b) > (0 if exact else 1e-4) * abs(b):
