@@ -162,6 +162,10 @@ def test_each_checkpoint_reaches_the_disk_after_the_rows_it_continues_from(tmp_p
 def test_atomic_checkpoint_io_clears_what_a_killed_write_left_and_refuses_storage_options(tmp_path: Path) -> None:
     io = atomic_checkpoint_io.AtomicCheckpointIO()
     (tmp_path / ".epoch_003.ckpt.partial").write_bytes(b"a write killed half-way")  # as large as a checkpoint
+    # and a sharded run's (trainer=model_parallel) killed in its first save, continued without sharding: the kill
+    # campaign's one failure of 100 on 2026-12-07 (IsADirectoryError at the continued run's first save)
+    (tmp_path / ".last.ckpt.partial").mkdir()
+    (tmp_path / ".last.ckpt.partial" / "__0_0.distcp").write_bytes(b"a shard")
     io.save_checkpoint({"global_step": 7}, tmp_path / "last.ckpt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
     assert resume.saved_step(tmp_path / "last.ckpt") == 7

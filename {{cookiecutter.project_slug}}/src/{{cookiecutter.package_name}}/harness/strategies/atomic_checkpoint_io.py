@@ -41,8 +41,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
-        for stale in path.parent.glob(".*.partial"):  # left by a write that was killed
-            stale.unlink(missing_ok=True)
+        for stale in path.parent.glob(".*.partial"):  # left by a write that was killed (a folder: by a sharded run's)
+            remove(stale)
         with open(partial, "wb") as file:
             torch.save(checkpoint, file)
             file.flush()
