@@ -25,9 +25,9 @@ class ModelCheckpoint(callbacks.ModelCheckpoint):
         # The loggers' rows up to here go to disk before the checkpoint does: a run killed after this save continues
         # after it, so rows still buffered (CSVLogger writes every flush_logs_every_n_steps) would be lost for good.
         for logger in trainer.loggers:
+            if hasattr(logger, "log_row_before_checkpoint"):  # this step's own row, which Lightning logs after the save
+                logger.log_row_before_checkpoint(trainer)
             logger.save()
-            if hasattr(logger, "write_row_before_checkpoint"):  # this step's own row, logged after the save
-                logger.write_row_before_checkpoint(trainer)
 
 
 class LastCheckpoint(ModelCheckpoint):

@@ -65,23 +65,23 @@ class _AppendingWriter(ExperimentWriter):
 
 class CSVLogger(LightningCSVLogger):
     """Lightning's CSVLogger, appending to the run's metrics.csv instead of deleting it; a training step's row goes to
-    disk before that step's checkpoint does (`write_row_before_checkpoint`)."""
+    disk before that step's checkpoint does (`log_row_before_checkpoint`)."""
 
     _written_early: tuple[int, dict] | None = None
 
     @rank_zero_only
-    def write_row_before_checkpoint(self, trainer: Any) -> None:
-        """Called as a checkpoint is saved (harness/callbacks/last_checkpoint.py). Saved at a training step's end, the
-        checkpoint reaches disk before Lightning logs that step's row (it logs after every callback's
-        on_train_batch_end): a run killed in between continues after the checkpoint, and the row was lost for good
-        (the kill campaign: metrics.csv without step 99 after a SIGKILL that followed the save at step 100). So the
-        row is written here, first, and Lightning's own log of it a moment later is not written twice."""
+    def log_row_before_checkpoint(self, trainer: Any) -> None:
+        """Called as a checkpoint is saved, before the loggers' save (harness/callbacks/last_checkpoint.py). Saved at
+        a training step's end, the checkpoint reaches disk before Lightning logs that step's row (it logs after every
+        callback's on_train_batch_end): a run killed in between continues after the checkpoint, and the row was lost
+        for good (the kill campaign: metrics.csv without step 99 after a SIGKILL that followed the save at step 100).
+        So the row is logged here, first (the save that follows writes it), and Lightning's own log of it a moment
+        later is not written twice."""
         row = _row_of_this_training_step(trainer)
         if row is None:
             return
         step, metrics = row
         self.log_metrics(metrics, step)
-        self.save()
         self._written_early = row
 
     @rank_zero_only
