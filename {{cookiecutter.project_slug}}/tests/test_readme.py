@@ -540,6 +540,10 @@ def starts_from_a_checkpoint(run, command: str) -> None:
 
 KILL_CAMPAIGN = "python tests/harness/kill_campaign.py --kills 10 --seed 0"
 elsewhere("kills 10 runs (5 minutes): tests/harness/test_resume.py runs a sample of its cells", KILL_CAMPAIGN)
+elsewhere(
+    "needs SLURM: the template's tests/test_slurm.py runs the campaign's SLURM cells on a two-node test cluster",
+    'python tests/harness/kill_campaign.py --kills 10 --sbatch "--partition=<partition> --gpus-per-node=0"',
+)
 
 
 # Hyperparameter search
