@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import project_env, run_in
 from test_readme import readme_commands
 
@@ -303,13 +304,19 @@ import lightning as L
 
 class SignalAt(L.Callback):
     # Sends each process SLURM's warning signal (sbatch --signal=USR1) at one batch: in fit, at that batch of
-    # epoch r in the job's run r (restart r) while epochs remain; in test, in the job's first run.
+    # epoch r in the job's run r (restart r) while epochs remain; in a validation of fit or in test, in the job's
+    # first run.
     def __init__(self, stage, batch):
         self.stage, self.batch = stage, batch
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
         restart = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
         if self.stage == "fit" and batch_idx == self.batch and trainer.current_epoch == restart:
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        restart = os.environ.get("SLURM_RESTART_COUNT", "0")
+        if self.stage == "validate" and not trainer.sanity_checking and batch_idx == self.batch and restart == "0":
             os.kill(os.getpid(), signal.SIGUSR1)
 
     def on_test_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
@@ -320,18 +327,21 @@ class SignalAt(L.Callback):
 
 @pytest.mark.parametrize(
     ("stage", "batch", "resumes_from"),
-    [("fit", 2, "hpc_ckpt_2.ckpt"), ("test", 3, "its newest checkpoint")],
-    ids=["last-batches-of-fit-twice", "during-test"],
+    [("fit", 2, "hpc_ckpt_2.ckpt"), ("validate", 3, "hpc_ckpt_1.ckpt"), ("test", 3, "its newest checkpoint")],
+    ids=["last-batches-of-fit-twice", "during-validation-of-fit", "during-test"],
 )
 def test_late_signal_is_acted_on(
     slurm_cluster, cluster_project: Path, tmp_path: Path, stage, batch, resumes_from
 ) -> None:
     # fit: 2 epochs of 4 batches, signalled in each (the job preempted twice), and the default check every 10
-    # batches (each epoch's end catches it); test: 17 batches per rank.
+    # batches (each epoch's end catches it); validate: at the 4th of 12 batches validating the first epoch (acted on
+    # at that epoch's end, not at the 10th: a checkpoint saved mid-validation resumed an epoch short, "finished");
+    # test: 17 batches per rank.
     (tmp_path / "signal_at.py").write_text(SIGNAL_AT)
     signaller = ["+callbacks.signal._target_=signal_at.SignalAt", f"+callbacks.signal.stage={stage}"]
-    epochs = 2 if stage == "fit" else 1
-    overrides = [*FAST, f"trainer.max_epochs={epochs}", "data.batch_size=8", *signaller]
+    epochs = 1 if stage == "test" else 2
+    fast = [o.replace("limit_val_batches=2", "limit_val_batches=12") if stage == "validate" else o for o in FAST]
+    overrides = [*fast, f"trainer.max_epochs={epochs}", "data.batch_size=8", *signaller]
     overrides.append(f"+callbacks.signal.batch={batch}")
     python_path = f"{tmp_path}{os.pathsep}{cluster_project / 'src'}"
     job = (
@@ -344,11 +354,16 @@ def test_late_signal_is_acted_on(
     assert slurm_cluster.wait(job) == "COMPLETED", job_log(cluster_project, job)
     folder = cluster_project / "logs" / "train" / "runs" / f"slurm-{job}"
     log = job_log(cluster_project, job)
-    where = folder / resumes_from if stage == "fit" else resumes_from
-    assert f"Requeueing SLURM job {job}; it will resume from {where}." in log and f"restart {epochs}," in log
+    where = folder / resumes_from if stage != "test" else resumes_from
+    restarts = {"fit": 2, "validate": 1, "test": 1}[stage]
+    assert f"Requeueing SLURM job {job}; it will resume from {where}." in log and f"restart {restarts}," in log
     assert "Handling auto-requeue signal" not in log  # Lightning's own handler (unsafe under DDP) never ran
     # The second preemption's checkpoint replaces the first (it holds everything the first did)
-    assert sorted(p.name for p in folder.glob("hpc_ckpt_*")) == (["hpc_ckpt_2.ckpt"] if stage == "fit" else [])
+    assert sorted(p.name for p in folder.glob("hpc_ckpt_*")) == ([resumes_from] if stage != "test" else [])
+    if stage == "validate":
+        # saved once the first epoch's validation had ended: Lightning resumes from the middle of one an epoch short
+        saved = torch.load(where, weights_only=True)["loops"]["fit_loop"]["epoch_loop.val_loop.batch_progress"]
+        assert saved["total"]["ready"] == saved["total"]["completed"] == 12, saved
     result = summary(folder)
     assert (result["status"], result["global_step"], result["world_size"]) == ("finished", 4 * epochs, 2)
-    assert "test/acc" in result["metrics"]
+    assert "test/acc" in result["metrics"] and "val/acc" in result["metrics"]

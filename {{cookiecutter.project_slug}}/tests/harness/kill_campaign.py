@@ -318,8 +318,10 @@ def run_cell(
     row["weights"] = max((a[name] - b[name]).abs().max().item() for name in b)
     exact = never_stopped(kill.continued) == never_stopped(kill.run)  # continued as it started: bit for bit
     for name in example.metrics:
-        a, b = got["metrics"][name], expected["metrics"][name]
-        if abs(a - b) > (0 if exact else 1e-4) * abs(b):
+        a, b = got["metrics"].get(name), expected["metrics"][name]
+        if a is None:
+            problems.append(f"{name} missing from summary.json")
+        elif abs(a - b) > (0 if exact else 1e-4) * abs(b):
             problems.append(f"{name} {a} instead of {b}")
     if row["weights"] > (0 if exact else 1e-4):
         problems.append(f"weights {row['weights']:.1e} from those of the run never stopped")

@@ -5,8 +5,8 @@ the signal at different points of a training step, so under DDP the checkpoint's
 another rank's gradient all-reduce, and the job hangs until its time limit (seen on the test cluster).
 Here the handler only notes the signal (harness/cluster.py installs it when the process starts, which also
 keeps Lightning from installing its own, in every stage). The ranks agree on it (one tiny all-reduce)
-every `check_every_n_batches` batches of training, validation and test, at each training epoch's end
-and at the end of training. In `fit` they then save hpc_ckpt_<n>.ckpt in the run folder together, and rank
+every `check_every_n_batches` batches of training, validation and test (a validation within fit first
+ends), at each training epoch's end and at the end of training. In `fit` they then save hpc_ckpt_<n>.ckpt in the run folder together, and rank
 zero removes the earlier ones; in any stage rank zero requeues the job. The requeued job comes back to the
 same folder and resumes from its newest checkpoint (ckpt_path=last, harness/resume.py); a run whose training
 had finished resumes at its end and tests again.
@@ -42,7 +42,12 @@ class SlurmRequeue(Callback):
         self._act_if_signalled(trainer)
 
     def on_validation_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
-        self._on_batch_end(trainer, *args, **kwargs)
+        # Not during fit: Lightning resumes a checkpoint saved in the middle of a validation wrongly (the rest of
+        # that validation skipped and, at an epoch's end, the next epoch's training too: a job preempted there ended
+        # "finished" an epoch short; Lightning's issues 19549, 20288). Fit acts once the validation is over: at the
+        # next training check or the epoch's end.
+        if trainer.state.fn != "fit":
+            self._on_batch_end(trainer, *args, **kwargs)
 
     def on_test_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
         self._on_batch_end(trainer, *args, **kwargs)
