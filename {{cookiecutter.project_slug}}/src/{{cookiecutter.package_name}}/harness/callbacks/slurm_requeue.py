@@ -4,12 +4,12 @@ Gap this fills: Lightning's own auto-requeue saves the checkpoint inside the sig
 the signal at different points of a training step, so under DDP the checkpoint's collectives can meet
 another rank's gradient all-reduce, and the job hangs until its time limit (seen on the test cluster).
 Here the handler only notes the signal (harness/cluster.py installs it when the process starts, which also
-keeps Lightning from installing its own, in every stage). The ranks agree on it (one tiny all-reduce)
-every `check_every_n_batches` batches of training, validation and test (a validation within fit first
-ends), at each training epoch's end and at the end of training. In `fit` they then save hpc_ckpt_<n>.ckpt in the run folder together, and rank
-zero removes the earlier ones; in any stage rank zero requeues the job. The requeued job comes back to the
-same folder and resumes from its newest checkpoint (ckpt_path=last, harness/resume.py); a run whose training
-had finished resumes at its end and tests again.
+keeps Lightning from installing its own, in every stage). The ranks agree on it (one tiny all-reduce) every
+`check_every_n_batches` batches of training, validation and test (a validation within fit first ends), at each
+training epoch's end and at the end of training. In `fit` they then save hpc_ckpt_<n>.ckpt in the run folder
+together, and rank zero removes the earlier ones; in any stage rank zero requeues the job. The requeued job
+comes back to the same folder and resumes from its newest checkpoint (ckpt_path=last, harness/resume.py); a
+run whose training had finished resumes at its end and tests again.
 """
 
 import os
