@@ -5,7 +5,6 @@ stopped.
     python tests/harness/kill_campaign.py --kills 100 --seed 0    # about 20 s a kill on 2 cores
     python tests/harness/kill_campaign.py --kills 100 --seed 0 --sbatch "--partition=debug --gpus-per-node=0"
 
-
 A cell is a run (the digits on 1 process, on 2 DDP ranks started by Lightning or by torchrun; the GPT sharded by
 FSDP2 over 2 ranks, or tensor parallel over 2), a signal, the step it lands after, and what continues it: any run
 of the same example (the digits also on 4 ranks; a sharded GPT also on 1 process, gathered whole; a GPT saved whole
