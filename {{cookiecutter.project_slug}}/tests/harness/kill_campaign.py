@@ -242,7 +242,7 @@ def stop_job(kill: Kill, runs: Runs, sbatch: list[str]) -> tuple[Path, int, str]
     job = submit(runs, SETUPS[kill.run], sbatch)
     if not job.isdigit():
         return job
-    folder = runs.root / "logs" / "train" / "runs" / f"slurm-{job}"
+    folder, output = runs.root / "logs" / "train" / "runs" / f"slurm-{job}", runs.root / JOB_OUTPUT
     deadline = time.monotonic() + 600  # with the time the job waits in the queue
     while max(train_rows(folder), default=-1) < kill.at_step:
         if job_state(job) in ENDED or time.monotonic() > deadline:
@@ -251,10 +251,10 @@ def stop_job(kill: Kill, runs: Runs, sbatch: list[str]) -> tuple[Path, int, str]
         time.sleep(0.05)
     slurm("scancel", "--signal=USR1", job)
     deadline = time.monotonic() + 120
-    while not ("Requeueing SLURM job" in read(runs.root / JOB_OUTPUT) and job_state(job) in ("PENDING", "REQUEUED")):
-        if job_state(job) in ENDED or time.monotonic() > deadline:
+    while (state := job_state(job)) not in ("PENDING", "REQUEUED") or "Requeueing SLURM job" not in read(output):
+        if state in ENDED or time.monotonic() > deadline:
             slurm("scancel", job)
-            last = " / ".join(read(runs.root / JOB_OUTPUT).splitlines()[-4:])
+            last = " / ".join(read(output).splitlines()[-4:])
             return f"the job did not requeue itself within 2 minutes of SIGUSR1: {last}"
         time.sleep(0.05)
     slurm("scontrol", "hold", job)  # SLURM holds a requeued job a few seconds (CredExpire) before it may start
