@@ -147,6 +147,9 @@ def test_kill_campaign_requeues_preempted_jobs_onto_2_nodes_or_1(slurm_cluster, 
     result = run_in(cluster_project, "-c", code, str(folder), **slurm_cluster.env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 kills: 0 lost more than the checkpoint interval, 0 wrong final metrics, 0 failed in all" in result.stdout
+    # the weights of the job continued on 1 node within 1e-5 of those of the job never stopped (the table's column)
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("| 0 | SLURM 2 nodes |")]
+    assert float(row.split("|")[9]) < 1e-5, row
     log = (folder / "kill-0" / "job.txt").read_text()
     assert "MEMBER: 2/2" in log and "MEMBER: 1/1" in log
     assert "Continuing on 1 data-parallel rank: batch 8 per rank x 2 accumulated = the 16 samples per" in log
