@@ -62,7 +62,7 @@ def test_compare_reads_runs_of_any_logger_and_sorts_by_a_metric(run) -> None:
 
 
 @pytest.mark.slow
-def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
+def test_a_continued_run_is_named_by_the_overrides_it_goes_on_with(run) -> None:
     run("train.py", *SMALL, "logger=csv", "trainer.max_epochs=1", "model.optimizer.lr=0.02", "tags=[baseline]")
     continued = [*SMALL, "logger=csv", "trainer.max_epochs=2", "+trainer.max_steps=8", "ckpt_path=last"]
     result = run("train.py", *continued)
@@ -73,10 +73,11 @@ def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
     assert f"ckpt_path=last continues {run.folders()[0]}, whose training had finished (step " in result.stdout
     (folder,) = run.folders()
     summary = run.summary(folder)
-    assert "model.optimizer.lr=0.02" in summary["overrides"] and "trainer.max_epochs=2" in summary["overrides"]
-    assert "trainer.max_epochs=1" not in summary["overrides"] and "ckpt_path=last" not in summary["overrides"]
-    assert "lr=0.02" in summary["name"] and "max_epochs=2" in summary["name"] and summary["tags"] == ["baseline"]
+    # It went on at the config's learning rate: neither its overrides nor its name (compare.py's rows) say 0.02.
+    assert summary["overrides"] == ["tags=[baseline]", *continued[:-1]] and "lr=" not in summary["name"]
+    assert "max_epochs=2" in summary["name"] and summary["tags"] == ["baseline"]  # a label: kept
     first, second = summary["attempts"]
+    assert first["overrides"][-2:] == ["model.optimizer.lr=0.02", "tags=[baseline]"]
     assert second["overrides"] == continued
     assert summary["started"] == first["started"] < second["started"] < summary["ended"] == second["ended"]
     assert summary["wall_time_s"] > 0 and summary["status"] == "finished" and summary["global_step"] == 8
@@ -88,9 +89,17 @@ def test_a_continued_run_keeps_every_override_and_its_name(run) -> None:
 def test_a_run_started_without_overrides_is_named_so_when_continued_otherwise() -> None:
     said = run_info.continued_differently([], ["trainer.max_epochs=2", "ckpt_path=last"])
     assert said == (
-        "This continues a run started with no overrides; this command adds trainer.max_epochs=2, so the run goes on "
+        "This continues a run set up with no overrides; this command adds trainer.max_epochs=2, so the run goes on "
         "that way. To continue it as it was set up, leave these out."
     )
+
+
+def test_a_continued_run_keeps_the_name_typed_for_it(tmp_path) -> None:
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"name": "wide net", "overrides": ["run_name='wide net'", "trainer.devices=2"]}))
+    assert run_info.run_name(summary, ["trainer=cpu", "ckpt_path=last"]) == "wide net"
+    summary.write_text(json.dumps({"name": "devices=2", "overrides": ["trainer.devices=2"]}))
+    assert run_info.run_name(summary, ["trainer=cpu", "ckpt_path=last"]) == "trainer=cpu"  # not devices=2
 
 
 @pytest.mark.slow

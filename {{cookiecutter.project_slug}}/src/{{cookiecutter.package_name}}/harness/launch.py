@@ -198,8 +198,8 @@ def _resolved(cfg: DictConfig, prepare: Callable[[DictConfig, list[str]], DictCo
     difference = run_info.continued_differently(earlier, overrides) if summary.is_file() else None
     if difference and cluster.global_rank() == 0:
         log.warning(difference)
-    if "run_name" in cfg and cfg.run_name is None:  # e.g. "trainer=ddp lr=1e-3", across resumes too
-        cfg.run_name = run_info.readable_name(run_info.merge(earlier, overrides))
+    if "run_name" in cfg and cfg.run_name is None:  # e.g. "trainer=ddp lr=1e-3": what the run goes on with
+        cfg.run_name = run_info.run_name(summary, overrides)
     try:
         resolve_except_env(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
     except ConfigError as error:  # a `${...}` that cannot be resolved: before any work

@@ -1,10 +1,11 @@
-"""What a run was: its overrides across resumes, a readable name built from them, its config printed once.
+"""What a run was: the overrides it goes on with, each command's across resumes, a readable name built from them, its
+config printed once.
 
-Gap this fills: Hydra's .hydra/overrides.yaml holds the overrides of the last command only, so a run
-continued with `ckpt_path=last` forgets what it was started with; and Hydra names runs by time alone.
-summary.json keeps every override a run was given (harness/callbacks/run_summary.py), and the run's name,
-unless `run_name=...` sets one, is built from them: `trainer=ddp lr=0.001`. A checkpoint inside a run folder is
-evaluated (eval.py) and sampled (generate.py) with the model and data configs of the run that wrote it.
+Gap this fills: Hydra's .hydra/overrides.yaml holds the overrides of the last command only, and Hydra names runs by
+time alone. summary.json keeps the overrides a run goes on with and those of every command that ran it
+(harness/callbacks/run_summary.py), and the run's name, unless `run_name=...` sets one, is built from them:
+`trainer=ddp lr=0.001`. A checkpoint inside a run folder is evaluated (eval.py) and sampled (generate.py) with the
+model and data configs of the run that wrote it.
 """
 
 import json
@@ -19,6 +20,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 # Overrides that say where or how a run is kept, not what it trains: left out of its name and of compare.py's table.
+LABELS = ("run_name", "tags")
 NOT_SETTINGS = ("ckpt_path", "run_name", "tags", "extras.", "hydra.", "hydra/", "paths.", "logger", "callbacks.bench")
 
 
@@ -32,12 +34,22 @@ def settings(overrides: list[str]) -> list[str]:
     return [o.lstrip("+") for o in overrides if not key(o).startswith(NOT_SETTINGS)]
 
 
-def merge(earlier: list[str], later: list[str]) -> list[str]:
-    """The overrides of a run continued by a later command: the later value of a key wins, and the
-    `ckpt_path=last` that continued it is not a setting of the run."""
-    merged = {key(o): o for o in earlier}
-    merged |= {key(o): o for o in later}
-    return [o for k, o in merged.items() if k != "ckpt_path"]
+def continued(earlier: list[str], later: list[str]) -> list[str]:
+    """The overrides a run goes on with when a later command continues it: the later command's, its `ckpt_path` left
+    out. A setting the command leaves out is the config's again (the continuation warns so), so it is not the run's;
+    the run's `run_name` and `tags` are labels, not settings: kept unless the command gives others."""
+    given = {key(o) for o in later}
+    labels = [o for o in earlier if key(o) in LABELS and key(o) not in given]
+    return labels + [o for o in later if key(o) != "ckpt_path"]
+
+
+def run_name(summary_path: Path, overrides: list[str]) -> str:
+    """The run's name when this command gives none: the one typed for it before (`run_name=...`), else one built from
+    the settings it goes on with."""
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if summary.get("name") and any(key(o) == "run_name" for o in summary.get("overrides", [])):
+        return summary["name"]
+    return readable_name(continued(summary.get("overrides", []), overrides))
 
 
 def typed_overrides() -> list[str]:
@@ -88,7 +100,7 @@ def continued_differently(earlier: list[str], overrides: list[str]) -> str | Non
     else:
         started, again = "with no overrides", "leave these out"
     return (
-        f"This continues a run started {started}; this command {' and '.join(differences)}, so the run goes on that "
+        f"This continues a run set up {started}; this command {' and '.join(differences)}, so the run goes on that "
         f"way. To continue it as it was set up, {again}."
     )
 

@@ -2,9 +2,9 @@
 
 Gap this fills: Lightning spreads this over its loggers, the checkpoint callback and the Trainer, and
 Hydra keeps only the last command's overrides; scripts, tests, sweeps and compare.py want one file to read.
-It holds the run's name, tags and every override it was given across resumes, its status (running,
-testing, finished, stopped, interrupted, failed), when it started and ended and its wall time (each attempt's,
-summed), its strategy and world size, steps, checkpoints, the metric its best checkpoint is chosen by, and
+It holds the run's name, tags, the overrides it goes on with and each command's across resumes, its status
+(running, testing, finished, stopped, interrupted, failed), when it started and ended and its wall time (each
+attempt's, summed), its strategy and world size, steps, checkpoints, the metric its best checkpoint is chosen by, and
 the last value of every metric. Written by rank zero only, at the start of fit, then merged stage by stage
 (fit, then test), and replaced atomically so a reader never sees half a file.
 """
@@ -45,7 +45,7 @@ class RunSummary(Callback):
         self.path = Path(path)
         self.name, self.tags = name, list(tags or [])
         self.tests_after_training = tests_after_training
-        # This command's overrides as typed, merged over those of the run it continues. Taken here, in the
+        # This command's overrides as typed: the run goes on with them. Taken here, in the
         # process Hydra ran (under ddp_spawn the callback reaches rank zero's process without Hydra).
         self.overrides = run_info.typed_overrides()
         self.sweep_command = sweep_resume.continue_command()  # in a grid sweep's job: the sweep's, launched again
@@ -61,7 +61,7 @@ class RunSummary(Callback):
             status="running",
             name=self.name,
             tags=self.tags or summary.get("tags", []),  # a continued run keeps the tags it was started with
-            overrides=run_info.merge(summary.get("overrides", []), self.overrides),
+            overrides=run_info.continued(summary.get("overrides", []), self.overrides),
             started=summary.get("started", attempts[-1]["started"]),
             attempts=attempts,
             # how it takes its samples per optimizer step: continued before its first checkpoint, it keeps them
