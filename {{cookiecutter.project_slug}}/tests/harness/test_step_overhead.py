@@ -3,6 +3,7 @@ same weights, logged values and callback calls as Lightning's own loop, in one p
 ranks' look at a SIGTERM, paced to about once a second instead of every batch (harness/cluster.py)."""
 
 import itertools
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from lightning.pytorch.utilities import signature_utils
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from {{cookiecutter.package_name}}.harness import cluster, step_overhead
+from {{cookiecutter.package_name}}.harness.callbacks.slurm_requeue import SlurmRequeue
 from {{cookiecutter.package_name}}.harness.module import ResearchModule
 
 
@@ -98,6 +100,24 @@ def test_hooks_a_callback_leaves_empty_are_skipped_and_its_own_kept() -> None:
     assert counts.on_train_batch_start is None and counts.on_after_backward is None
     assert callable(counts.on_before_backward) and callable(counts.on_train_batch_end)
     assert callable(counts.on_save_checkpoint)  # called by Lightning directly, not through its dispatcher: kept
+
+
+@pytest.mark.parametrize("under_slurm", [False, True], ids=["outside-slurm", "under-slurm"])
+def test_the_requeue_look_is_called_each_batch_under_slurm_only(monkeypatch, under_slurm: bool) -> None:
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    if under_slurm:
+        monkeypatch.setenv("SLURM_NTASKS", "1")
+        monkeypatch.setenv("SLURM_JOB_NAME", "train")
+    before = signal.getsignal(signal.SIGUSR1)
+    try:
+        requeue = SlurmRequeue()
+    finally:
+        cluster.stop_watching_requeue_signal()
+        signal.signal(signal.SIGUSR1, before)
+    step_overhead.skip_empty_hooks([requeue])
+    hooks = [requeue.on_train_batch_end, requeue.on_validation_batch_end, requeue.on_test_batch_end]
+    assert all(callable(hook) if under_slurm else hook is None for hook in hooks)
+    assert callable(requeue.on_train_epoch_end)  # once an epoch: kept either way
 
 
 def test_a_logged_record_still_moves_to_another_device() -> None:

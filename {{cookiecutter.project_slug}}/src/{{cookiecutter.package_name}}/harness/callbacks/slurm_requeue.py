@@ -31,6 +31,9 @@ class SlurmRequeue(Callback):
         self.signum = signal.Signals[signal_name]
         self.check_every_n_batches = check_every_n_batches
         self._active = cluster.watch_requeue_signal(self.signum)  # False outside SLURM: then nothing to do
+        if not self._active:  # nothing to look at each batch: Lightning skips a hook that is None
+            for hook in ("on_train_batch_end", "on_validation_batch_end", "on_test_batch_end"):
+                setattr(self, hook, None)
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
         self._on_batch_end(trainer, *args, **kwargs)
