@@ -3,6 +3,7 @@ PROJECT_ROOT), the overrides that keep runs small, and the checkers several test
 here, never from each other."""
 
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 # launch registers the ${run_id:} and ${cluster:} resolvers the configs use
+from {{cookiecutter.package_name}}.compare import NO_CURVES
 from {{cookiecutter.package_name}}.harness import consolidate, launch, resume
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -47,6 +49,13 @@ GPT_SMALL += ["model.net.n_layer=2"]
 # The project's own logger: the one `pip install -e ".[dev]"` installs (pyproject.toml); wandb logs offline.
 OWN_LOGGER = "logger={{ cookiecutter.logger }}"
 OFFLINE = {"WANDB_MODE": "offline"}
+
+
+def drew_curves(path: Path, output: str) -> bool:
+    """compare.py's learning curves in `path`; without matplotlib (the plots extra), its line saying what to install."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return NO_CURVES in output
+    return path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 10_000
 
 
 def needs(module: str, extra: str = ""):

@@ -15,6 +15,7 @@ standard deviation.
 
 import argparse
 import csv
+import importlib.util
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from typing import Any
 
 from {{cookiecutter.package_name}}.harness import run_info
 
+NO_CURVES = 'No learning curves: they need matplotlib, `pip install -e ".[plots]"`.'
 # Metrics where lower is better, when a metric is not the one the runs' checkpoints were chosen by.
 LOWER_IS_BETTER = ("loss", "perplexity", "error")
 # Settings that repeat a run rather than change it: runs that differ only in these form a group.
@@ -273,7 +275,9 @@ def report(folders: list[Path], metric: str | None = None, plot_path: Path | Non
         best_line = f"Best mean {metric}: {stats} over {len(found[0])} runs: {group_name(found[0])}, in {folders_of}"
     console.print(best_line, soft_wrap=True)  # one line, however long: scripts and tests read it
     plot_path = plot_path or (folders[0] if len(folders) == 1 and folders[0].is_dir() else Path.cwd()) / "curves.png"
-    if plot(found, metric, plot_path):
+    if importlib.util.find_spec("matplotlib") is None:  # an extra: installed, it is imported at every start-up
+        console.print(NO_CURVES, soft_wrap=True, markup=False)  # `[plots]` as typed, not Rich markup
+    elif plot(found, metric, plot_path):
         console.print(f"Learning curves: {plot_path}", soft_wrap=True)
     return best
 

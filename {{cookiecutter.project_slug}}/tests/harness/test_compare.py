@@ -2,13 +2,14 @@
 (README, "See and compare runs")."""
 
 import csv
+import importlib.util
 import io
 import json
 import re
 
 import pytest
 import yaml
-from helpers import OFFLINE, OWN_LOGGER, needs
+from helpers import OFFLINE, OWN_LOGGER, drew_curves, needs
 from rich.console import Console
 
 from {{cookiecutter.package_name}} import compare
@@ -36,7 +37,7 @@ def test_a_sweep_ends_with_its_table_and_names_the_best_job(run) -> None:
     assert "trainer.max_epochs" not in header
     rows = [line for line in output.splitlines() if re.match(r"│ \d ", line)]
     assert rows[0].startswith(f"│ {best} ") and "0.03" in rows[0]
-    assert (sweep / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert drew_curves(sweep / "curves.png", result.stdout)
 
 
 @pytest.mark.slow
@@ -56,7 +57,7 @@ def test_compare_reads_runs_of_any_logger_and_sorts_by_a_metric(run) -> None:
     narrow = Console(width=60, file=io.StringIO())  # a narrow terminal: the run's folder name stays whole
     narrow.print(compare.table([compare.read_run(folder) for folder in folders], "val/loss"))
     assert all(folder.name in narrow.file.getvalue() for folder in folders)
-    assert (run.root / "c.png").stat().st_size > 10_000  # curves of both: every logger writes metrics.csv too
+    assert drew_curves(run.root / "c.png", result.stdout)  # curves of both: every logger writes metrics.csv too
     mistake = run("compare.py", str(run.root / "nowhere"), check=False)
     assert mistake.returncode == 2 and mistake.stderr.startswith("ERROR: no such folder:")
 
@@ -178,7 +179,22 @@ def test_repeats_of_a_setting_form_a_group_with_mean_sd_and_confidence_interval(
     assert rows[1].startswith("│ a0 a1 a2 ") and "seed=0,1,2" in rows[1] and a in rows[1]
     assert rows[2].startswith("│ c ") and "│ 0.5000 " in rows[2]  # a lone run: its value, no spread
     assert f"Best mean val/acc: {b} over 2 runs: lr=0.003 num_folds=5, in {tmp_path} (b0 b1)" in output
-    assert (tmp_path / "curves.png").stat().st_size > 10_000  # each group's mean, with a band
+    assert drew_curves(tmp_path / "curves.png", output)  # each group's mean, with a band
+
+
+def test_without_matplotlib_compare_prints_its_table_and_names_the_extra(tmp_path, capsys, monkeypatch) -> None:
+    fake_run(tmp_path / "a", 0.8, "model.optimizer.lr=0.001")
+    fake_run(tmp_path / "b", 0.7, "model.optimizer.lr=0.01")
+    find_spec = importlib.util.find_spec
+
+    def without_matplotlib(name: str, *args: object) -> object:
+        return None if name == "matplotlib" else find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_matplotlib)
+    best = compare.report([tmp_path])
+    output = capsys.readouterr().out
+    assert best["folder"] == tmp_path / "a" and "│ a " in output
+    assert output.rstrip().endswith(compare.NO_CURVES) and not (tmp_path / "curves.png").exists()
 
 
 def test_the_t_table_is_students() -> None:

@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import signature_utils
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from {{cookiecutter.package_name}}.harness import cluster, step_overhead
+from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import LastCheckpoint
 from {{cookiecutter.package_name}}.harness.callbacks.slurm_requeue import SlurmRequeue
 from {{cookiecutter.package_name}}.harness.module import ResearchModule
 
@@ -118,6 +119,14 @@ def test_the_requeue_look_is_called_each_batch_under_slurm_only(monkeypatch, und
     hooks = [requeue.on_train_batch_end, requeue.on_validation_batch_end, requeue.on_test_batch_end]
     assert all(callable(hook) if under_slurm else hook is None for hook in hooks)
     assert callable(requeue.on_train_epoch_end)  # once an epoch: kept either way
+
+
+@pytest.mark.parametrize("every_n_train_steps", [None, 2])
+def test_a_checkpoint_saved_at_epoch_ends_only_has_no_batch_hook(tmp_path: Path, every_n_train_steps: int) -> None:
+    trainer = L.Trainer(logger=False, accelerator="cpu", default_root_dir=tmp_path, enable_progress_bar=False)
+    checkpoint = LastCheckpoint(str(tmp_path), every_n_train_steps=every_n_train_steps)
+    checkpoint.setup(trainer, Regression(), "fit")
+    assert callable(checkpoint.on_train_batch_end) is (every_n_train_steps is not None)  # saves at step 2, 4, ...
 
 
 def test_a_logged_record_still_moves_to_another_device() -> None:

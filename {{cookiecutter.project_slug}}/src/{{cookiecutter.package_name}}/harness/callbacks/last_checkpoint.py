@@ -13,13 +13,21 @@ from lightning.pytorch import callbacks
 
 
 class ModelCheckpoint(callbacks.ModelCheckpoint):
-    """Lightning's ModelCheckpoint (configs/callbacks/model_checkpoint.yaml), its state key made once: Lightning
-    formats every callback's key into a label at each hook call, about seven a training step, and this one's is
-    the repr of five settings that do not change once it is built. And the loggers flushed at every save."""
+    """Lightning's ModelCheckpoint (configs/callbacks/model_checkpoint.yaml), cheaper a step: its state key made
+    once (Lightning formats every callback's key into a label at each hook call, and this one's is the repr of five
+    settings that do not change once it is built), and its batch hook left out when no step or time interval can
+    save there. And the loggers flushed at every save."""
 
     @functools.cached_property
     def state_key(self) -> str:
         return super().state_key
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        # Lightning's on_train_batch_end returns at once then, every batch; it skips a hook that is None.
+        self.__dict__.pop("on_train_batch_end", None)
+        if self._every_n_train_steps < 1 and self._train_time_interval is None:
+            self.on_train_batch_end = None
 
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict) -> None:
         # The loggers' rows up to here go to disk before the checkpoint does: a run killed after this save continues
