@@ -16,7 +16,8 @@ from lightning.pytorch.trainer.connectors.logger_connector import result
 from lightning.pytorch.utilities import signature_utils
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from {{cookiecutter.package_name}}.harness import cluster, step_overhead
+from {{cookiecutter.package_name}}.harness import cluster, resume, step_overhead
+from {{cookiecutter.package_name}}.harness.callbacks.data_position import DataPosition
 from {{cookiecutter.package_name}}.harness.callbacks.last_checkpoint import LastCheckpoint
 from {{cookiecutter.package_name}}.harness.callbacks.slurm_requeue import SlurmRequeue
 from {{cookiecutter.package_name}}.harness.module import ResearchModule
@@ -127,6 +128,13 @@ def test_a_checkpoint_saved_at_epoch_ends_only_has_no_batch_hook(tmp_path: Path,
     checkpoint = LastCheckpoint(str(tmp_path), every_n_train_steps=every_n_train_steps)
     checkpoint.setup(trainer, Regression(), "fit")
     assert callable(checkpoint.on_train_batch_end) is (every_n_train_steps is not None)  # saves at step 2, 4, ...
+
+
+def test_the_callback_a_run_adds_after_building_its_trainer_skips_its_empty_hooks_too(tmp_path: Path) -> None:
+    trainer = L.Trainer(logger=False, accelerator="cpu", default_root_dir=tmp_path, enable_progress_bar=False)
+    resume.resolve(None, tmp_path, trainer, L.LightningDataModule())  # as train.py does, after build()
+    (position,) = [callback for callback in trainer.callbacks if isinstance(callback, DataPosition)]
+    assert all(getattr(position, hook) is None for hook in step_overhead.PER_STEP_HOOKS)
 
 
 def test_a_logged_record_still_moves_to_another_device() -> None:

@@ -101,6 +101,7 @@ def resolve(
     optimizer and schedule settings, or refuse in one sentence."""
     from lightning.pytorch.utilities import rank_zero_info, rank_zero_only  # here: Hydra's resolvers import this
 
+    from {{cookiecutter.package_name}}.harness import step_overhead
     from {{cookiecutter.package_name}}.harness.callbacks.data_position import DataPosition
     from {{cookiecutter.package_name}}.harness.callbacks.optimizer_settings import (
         OptimizerSettings,
@@ -108,6 +109,7 @@ def resolve(
 
     data_position = DataPosition(getattr(datamodule, "hparams", {}).get("batch_size"))
     trainer.callbacks.append(data_position)  # in every run: its checkpoints say what a continuation must keep
+    step_overhead.skip_empty_hooks([data_position])  # as build() does the others': it has no per-step hook
     newest = None
     if ckpt_path == "last":
         newest = newest_checkpoint(run_dir)
@@ -133,6 +135,7 @@ def resolve(
     data_position.plan(state, trainer, ckpt_path)
     # first: a refusal comes before summary.json is updated
     trainer.callbacks.insert(0, OptimizerSettings(ckpt_path, state.get("lr_schedulers", [])))
+    step_overhead.skip_empty_hooks(trainer.callbacks[:1])
     if newest is not None:
         step = state.get("global_step", -1)
         rank_zero_info(f"ckpt_path=last: resuming from {newest} (step {step})")
