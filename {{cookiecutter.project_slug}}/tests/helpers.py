@@ -19,8 +19,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-# launch registers the ${run_id:} and ${cluster:} resolvers the configs use
 from {{cookiecutter.package_name}}.compare import NO_CURVES
+
+# launch registers the ${run_id:} and ${cluster:} resolvers the configs use
 from {{cookiecutter.package_name}}.harness import consolidate, launch, resume
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -20,8 +20,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 # Overrides that say where or how a run is kept, not what it trains: left out of its name and of compare.py's table.
-LABELS = ("run_name", "tags")
 NOT_SETTINGS = ("ckpt_path", "run_name", "tags", "extras.", "hydra.", "hydra/", "paths.", "logger", "callbacks.bench")
+# Of those, what names a run: a continuation that does not give them anew keeps them.
+LABELS = ("run_name", "tags")
 
 
 def key(override: str) -> str:
