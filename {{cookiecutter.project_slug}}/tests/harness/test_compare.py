@@ -95,12 +95,11 @@ def test_a_run_started_without_overrides_is_named_so_when_continued_otherwise() 
     )
 
 
-def test_a_continued_run_keeps_the_name_typed_for_it(tmp_path) -> None:
-    summary = tmp_path / "summary.json"
-    summary.write_text(json.dumps({"name": "wide net", "overrides": ["run_name='wide net'", "trainer.devices=2"]}))
-    assert run_info.run_name(summary, ["trainer=cpu", "ckpt_path=last"]) == "wide net"
-    summary.write_text(json.dumps({"name": "devices=2", "overrides": ["trainer.devices=2"]}))
-    assert run_info.run_name(summary, ["trainer=cpu", "ckpt_path=last"]) == "trainer=cpu"  # not devices=2
+def test_a_continued_run_keeps_the_name_typed_for_it() -> None:
+    typed = {"name": "wide net", "overrides": ["run_name='wide net'", "trainer.devices=2"]}
+    assert run_info.run_name(typed, ["trainer=cpu", "ckpt_path=last"]) == "wide net"
+    built = {"name": "devices=2", "overrides": ["trainer.devices=2"]}
+    assert run_info.run_name(built, ["trainer=cpu", "ckpt_path=last"]) == "trainer=cpu"  # not devices=2
 
 
 @pytest.mark.slow

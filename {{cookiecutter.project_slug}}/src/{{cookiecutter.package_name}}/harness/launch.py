@@ -194,12 +194,12 @@ def _resolved(cfg: DictConfig, prepare: Callable[[DictConfig, list[str]], DictCo
         cfg = prepare(cfg, overrides)
     checks.keep_composed(cfg)  # before resolving: a bad value is named where it was typed
     summary = Path(cfg.paths.output_dir) / "summary.json"  # a continued run's: a new run has none yet
-    earlier = run_info.earlier_overrides(summary)
-    difference = run_info.continued_differently(earlier, overrides) if summary.is_file() else None
+    earlier = run_info.earlier_run(summary)  # read once: for the warning and the name
+    difference = run_info.continued_differently(earlier.get("overrides", []), overrides) if summary.is_file() else None
     if difference and cluster.global_rank() == 0:
         log.warning(difference)
     if "run_name" in cfg and cfg.run_name is None:  # e.g. "trainer=ddp lr=1e-3": what the run goes on with
-        cfg.run_name = run_info.run_name(summary, overrides)
+        cfg.run_name = run_info.run_name(earlier, overrides)
     try:
         resolve_except_env(cfg)  # fix ${run_id:}, ${hydra:...} once, here, for every rank we start
     except ConfigError as error:  # a `${...}` that cannot be resolved: before any work

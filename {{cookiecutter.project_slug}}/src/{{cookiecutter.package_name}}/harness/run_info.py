@@ -44,13 +44,12 @@ def continued(earlier: list[str], later: list[str]) -> list[str]:
     return labels + [o for o in later if key(o) != "ckpt_path"]
 
 
-def run_name(summary_path: Path, overrides: list[str]) -> str:
-    """The run's name when this command gives none: the one typed for it before (`run_name=...`), else one built from
-    the settings it goes on with."""
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    if summary.get("name") and any(key(o) == "run_name" for o in summary.get("overrides", [])):
-        return summary["name"]
-    return readable_name(continued(summary.get("overrides", []), overrides))
+def run_name(earlier: dict[str, Any], overrides: list[str]) -> str:
+    """The run's name when this command gives none: the one typed for it before (`run_name=...` in `earlier`, the
+    summary of the run it continues), else one built from the settings it goes on with."""
+    if earlier.get("name") and any(key(o) == "run_name" for o in earlier.get("overrides", [])):
+        return earlier["name"]
+    return readable_name(continued(earlier.get("overrides", []), overrides))
 
 
 def typed_overrides() -> list[str]:
@@ -64,9 +63,9 @@ def typed_overrides() -> list[str]:
     return list(OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False))  # type: ignore[arg-type]
 
 
-def earlier_overrides(summary_path: Path) -> list[str]:
-    """The overrides of the run this command continues (its summary.json's); none for a new run."""
-    return json.loads(summary_path.read_text()).get("overrides", []) if summary_path.is_file() else []
+def earlier_run(summary_path: Path) -> dict[str, Any]:
+    """The summary.json of the run this command continues; empty for a new run."""
+    return json.loads(summary_path.read_text()) if summary_path.is_file() else {}
 
 
 def left_out(earlier: list[str], overrides: list[str]) -> list[str]:

@@ -25,7 +25,6 @@ class ModelCheckpoint(callbacks.ModelCheckpoint):
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
         # Lightning's on_train_batch_end returns at once then, every batch; it skips a hook that is None.
-        self.__dict__.pop("on_train_batch_end", None)
         if self._every_n_train_steps < 1 and self._train_time_interval is None:
             self.on_train_batch_end = None
 
